@@ -1,0 +1,4 @@
+export async function main(_argv: string[]): Promise<void> {
+  process.stderr.write('cdh: not yet available in this version of cocoseal\n');
+  process.exitCode = 1;
+}
