@@ -6,6 +6,7 @@ export type AttestationErrorCode =
   | 'SIGNATURE_INVALID'
   | 'TCB_MISMATCH'
   | 'COLLATERAL_EXPIRED'
+  | 'CERT_EXPIRED'
   | 'COLLATERAL_MISSING'
   | 'REVOKED'
   | 'REPORT_DATA_MISMATCH'
