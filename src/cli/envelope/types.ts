@@ -15,5 +15,7 @@ export interface EnvelopeSealCommand {
    * Builds the sealing-side provider from the parsed options, plus what goes into the payload:
    * `provider` (e.g. `aliyun` for `ali`) and `provider_settings`.
    */
-  create(opts: Record<string, unknown>): Promise<{ provider: KmsProvider; payloadProvider: string; settings: JsonObject }>;
+  create(
+    opts: Record<string, unknown>,
+  ): Promise<{ provider: KmsProvider; payloadProvider: string; settings: JsonObject }>;
 }

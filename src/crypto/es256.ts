@@ -1,0 +1,79 @@
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { p256 } from '@noble/curves/nist.js';
+import { CryptoError } from './errors.js';
+
+/*
+ * ES256 as upstream's RustCrypto signer does it (sealed-secret.md §3.3): deterministic RFC 6979
+ * nonces with SHA-256, raw 64-byte r‖s, and **no** low-S normalization, so our signatures are
+ * byte-identical to the Rust `secret` tool's. Verification accepts high-S signatures.
+ */
+
+const N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+
+/** RFC 6979 ES256 over `message` (hashed with SHA-256 here) with a 32-byte private scalar. */
+export function signEs256(privateScalar: Uint8Array, message: Uint8Array): Uint8Array {
+  try {
+    return p256.sign(message, privateScalar, { prehash: true, lowS: false });
+  } catch (e) {
+    throw new CryptoError('KEY_INVALID', 'ES256 signing key is not a valid P-256 scalar', { cause: e });
+  }
+}
+
+/** Uncompressed SEC1 public point for a private scalar. */
+export function publicPointFromScalar(privateScalar: Uint8Array): Uint8Array {
+  try {
+    return p256.getPublicKey(privateScalar, false);
+  } catch (e) {
+    throw new CryptoError('KEY_INVALID', 'ES256 signing key is not a valid P-256 scalar', { cause: e });
+  }
+}
+
+function toBigInt(b: Uint8Array): bigint {
+  return BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`);
+}
+
+/**
+ * Verifies a raw r‖s ES256 signature against an uncompressed public point (0x04‖x‖y).
+ * High-S is accepted; r and s must lie in [1, n-1].
+ */
+export function verifyEs256(publicPoint: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  const r = toBigInt(signature.subarray(0, 32));
+  const s = toBigInt(signature.subarray(32));
+  if (r < 1n || r >= N || s < 1n || s >= N) return false;
+  const key = publicKeyObject(publicPoint);
+  // OpenSSL's ECDSA verify accepts either half of s (no malleability check), as upstream does.
+  return nodeVerify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
+}
+
+const keyCache = new Map<string, ReturnType<typeof createPublicKey>>();
+
+function publicKeyObject(point: Uint8Array): ReturnType<typeof createPublicKey> {
+  const id = Buffer.from(point).toString('base64');
+  let key = keyCache.get(id);
+  if (!key) {
+    key = createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: Buffer.from(point.subarray(1, 33)).toString('base64url'),
+        y: Buffer.from(point.subarray(33, 65)).toString('base64url'),
+      },
+      format: 'jwk',
+    });
+    if (keyCache.size > 256) keyCache.clear();
+    keyCache.set(id, key);
+  }
+  return key;
+}
+
+/** True when (x, y) is a point on P-256 (32-byte big-endian coordinates). */
+export function isOnCurve(x: Uint8Array, y: Uint8Array): boolean {
+  if (x.length !== 32 || y.length !== 32) return false;
+  try {
+    p256.Point.fromBytes(Buffer.concat([Buffer.from([4]), x, y])).assertValidity();
+    return true;
+  } catch {
+    return false;
+  }
+}
