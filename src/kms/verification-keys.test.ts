@@ -44,7 +44,15 @@ test('absolute kids, .. escapes and symlinks out are rejected with Invalid KID K
 
 test('KBS URI kids go through the resource getter', async () => {
   const asked: string[] = [];
-  const r = new KidResolver({ keyDir, resources: { get: async (u) => (asked.push(u), Buffer.from('jwk')) } });
+  const r = new KidResolver({
+    keyDir,
+    resources: {
+      get: async (u) => {
+        asked.push(u);
+        return Buffer.from('jwk');
+      },
+    },
+  });
   assert.equal(Buffer.from(await r.resolve('kbs:///default/signing-key/1')).toString(), 'jwk');
   assert.deepEqual(asked, ['kbs:///default/signing-key/1']);
   await assert.rejects(new KidResolver({ keyDir }).resolve('kbs:///a/b/c'), code('KID_UNKNOWN'));

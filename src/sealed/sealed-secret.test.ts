@@ -142,7 +142,12 @@ test('header rules: kid and alg required, non-ES256 rejected after the key looku
     isCode('BAD_FORMAT'),
   );
   let looked = false;
-  const spy: VerificationKeyResolver = { resolve: async () => ((looked = true), Buffer.from(testKeyText)) };
+  const spy: VerificationKeyResolver = {
+    resolve: async () => {
+      looked = true;
+      return Buffer.from(testKeyText);
+    },
+  };
   await assert.rejects(
     verifySealedSecret(withHeader('{"alg":"RS256","kid":"test-key"}'), spy),
     isCode('ALG_UNSUPPORTED'),
