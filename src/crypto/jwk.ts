@@ -90,8 +90,21 @@ function coordinate(jwk: Record<string, unknown>, name: 'x' | 'y' | 'd'): Uint8A
   return b;
 }
 
+// Verification keys are few and reused for every unseal; remember parsed ones by their exact text.
+const publicKeyCache = new Map<string, P256PublicKey>();
+
 /** A P-256 verification key from JWK bytes (a private JWK is accepted; only x/y are used). */
 export function parseP256PublicJwk(text: string | Uint8Array): P256PublicKey {
+  const cacheKey = typeof text === 'string' ? text : Buffer.from(text).toString('latin1');
+  const hit = publicKeyCache.get(cacheKey);
+  if (hit) return hit;
+  const key = parsePublicUncached(text);
+  if (publicKeyCache.size >= 64) publicKeyCache.delete(publicKeyCache.keys().next().value as string);
+  publicKeyCache.set(cacheKey, key);
+  return key;
+}
+
+function parsePublicUncached(text: string | Uint8Array): P256PublicKey {
   const jwk = parseJson(text);
   checkCommonMembers(jwk);
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') throw new CryptoError('KEY_INVALID', 'Key must be P256');
