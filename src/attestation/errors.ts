@@ -15,6 +15,7 @@ export type AttestationErrorCode =
   | 'VERSION_NOT_ALLOWED'
   | 'EVENT_LOG_MISMATCH'
   | 'TEE_UNSUPPORTED'
-  | 'ATTESTER_FAILED';
+  | 'ATTESTER_FAILED'
+  | 'COLLATERAL_INVALID';
 
 export class AttestationError extends CocosealError<AttestationErrorCode> {}
