@@ -26,6 +26,10 @@ export const needs = {
       ? undefined
       : 'kubectl not installed (Debian kubernetes-client)') as Probe,
   go: (() => (has('go', ['version']) ? undefined : 'go not installed (Debian golang-go)')) as Probe,
+  goTtrpc: (() =>
+    has('go', ['version']) && existsSync('/usr/share/gocode/src/github.com/containerd/ttrpc')
+      ? undefined
+      : 'Go ttrpc sources missing (Debian golang-go golang-github-containerd-ttrpc-dev)') as Probe,
   jwcrypto: (() =>
     has('/usr/bin/python3', ['-c', 'import jwcrypto'])
       ? undefined
