@@ -1,10 +1,20 @@
+import { aliyunProvider } from './aliyun/provider.js';
+import { awsProvider } from './aws/provider.js';
+import { ehsmProvider } from './ehsm/provider.js';
 import { KmsError } from './errors.js';
 import { kbsProvider } from './kbs/provider.js';
+import { pkcs11Provider } from './pkcs11/provider.js';
 import type { JsonObject, KmsProvider, ProviderFactory } from './provider.js';
 import type { ResourceGetter } from './resource-getter.js';
 
 /** Provider names as they appear in payloads (`provider`), matched ASCII case-insensitively. */
-const factories = new Map<string, ProviderFactory>([['kbs', kbsProvider]]);
+const factories = new Map<string, ProviderFactory>([
+  ['kbs', kbsProvider],
+  ['aliyun', aliyunProvider],
+  ['aws', awsProvider],
+  ['ehsm', ehsmProvider],
+  ['pkcs11', pkcs11Provider],
+]);
 
 export function registerProvider(name: string, factory: ProviderFactory): void {
   factories.set(name.toLowerCase(), factory);

@@ -41,7 +41,14 @@ export class KidResolver implements VerificationKeyResolver {
       try {
         return await this.resources.get(kid);
       } catch (e) {
-        // Keep the KBS/KMS code (KBS_UNREACHABLE, RESOURCE_NOT_FOUND, …): callers tell failures apart by it.
+        if (e instanceof CocosealError && e.code === 'RESOURCE_NOT_FOUND') {
+          throw new SealedSecretError(
+            'KID_UNKNOWN',
+            `verification key ${JSON.stringify(kid)} not found: ${e.message}`,
+            { cause: e },
+          );
+        }
+        // Keep the KBS/KMS code (KBS_UNREACHABLE, POLICY_DENIED, …): callers tell failures apart by it.
         if (e instanceof CocosealError) throw e;
         throw new SealedSecretError('KID_UNKNOWN', `cannot fetch verification key ${JSON.stringify(kid)}`, {
           cause: e,
