@@ -12,7 +12,11 @@ const keyDir = join(work, 'verification-keys');
 mkdirSync(keyDir);
 const resources = {};
 const resourceFile = join(work, 'offline-fs-resources.json');
-const env = { ...process.env, OFFLINE_FS_KBC_EXTRA_FILE_PATH: resourceFile, COCOSEAL_SEALED_SECRET_KEY_DIR: keyDir };
+const env = {
+  ...process.env,
+  OFFLINE_FS_KBC_EXTRA_FILE_PATH: resourceFile,
+  COCOSEAL_SEALED_SECRET_KEY_DIR: keyDir,
+};
 let step = 0;
 
 function say(title) {
@@ -46,8 +50,18 @@ try {
 
   say('Provision the secret value to the (offline) key broker and seal a vault secret that points to it');
   putResource('default/db/password', 'correct horse battery staple');
-  const vault = run('secret', ['seal', '--signing-kid', 'demo-signer', '--signing-jwk-path', join(work, 'demo-signer-private.json'),
-    'vault', '--resource-uri', 'kbs:///default/db/password', '--provider', 'kbs']);
+  const vault = run('secret', [
+    'seal',
+    '--signing-kid',
+    'demo-signer',
+    '--signing-jwk-path',
+    join(work, 'demo-signer-private.json'),
+    'vault',
+    '--resource-uri',
+    'kbs:///default/db/password',
+    '--provider',
+    'kbs',
+  ]);
   writeFileSync(join(work, 'vault.sealed'), vault.trim().split('\n').at(-1));
 
   say('Seal an envelope secret: the value travels encrypted, its data key wrapped by a KBS-held KEK');
@@ -55,20 +69,59 @@ try {
   writeFileSync(join(work, 'kek.bin'), kek);
   putResource('default/kek/demo', kek);
   writeFileSync(join(work, 'api-token.txt'), 'tok_live_4f9a1c');
-  const envelope = run('secret', ['seal', '--signing-kid', 'demo-signer', '--signing-jwk-path', join(work, 'demo-signer-private.json'),
-    'envelope', '--key-id', 'kbs:///default/kek/demo', '--file-path', join(work, 'api-token.txt'), 'kbs', '--kek-file', join(work, 'kek.bin')]);
+  const envelope = run('secret', [
+    'seal',
+    '--signing-kid',
+    'demo-signer',
+    '--signing-jwk-path',
+    join(work, 'demo-signer-private.json'),
+    'envelope',
+    '--key-id',
+    'kbs:///default/kek/demo',
+    '--file-path',
+    join(work, 'api-token.txt'),
+    'kbs',
+    '--kek-file',
+    join(work, 'kek.bin'),
+  ]);
   writeFileSync(join(work, 'envelope.sealed'), envelope.trim());
 
   say('Inspect the sealed values (what anyone with the Kubernetes Secret can see)');
   run('secret', ['inspect', join(work, 'envelope.sealed')]);
 
   say('Kubernetes manifest for the vault secret');
-  run('secret', ['seal', '--signing-kid', 'demo-signer', '--signing-jwk-path', join(work, 'demo-signer-private.json'),
-    '--k8s-secret', 'db-credentials', '--k8s-key', 'password', 'vault', '--resource-uri', 'kbs:///default/db/password', '--provider', 'kbs']);
+  run('secret', [
+    'seal',
+    '--signing-kid',
+    'demo-signer',
+    '--signing-jwk-path',
+    join(work, 'demo-signer-private.json'),
+    '--k8s-secret',
+    'db-credentials',
+    '--k8s-key',
+    'password',
+    'vault',
+    '--resource-uri',
+    'kbs:///default/db/password',
+    '--provider',
+    'kbs',
+  ]);
 
   say('Unseal both offline, as the guest would (offline_fs_kbc)');
-  run('secret', ['unseal', '--file-path', join(work, 'vault.sealed'), '--aa-kbc-params', 'offline_fs_kbc::null']);
-  run('secret', ['unseal', '--file-path', join(work, 'envelope.sealed'), '--aa-kbc-params', 'offline_fs_kbc::null']);
+  run('secret', [
+    'unseal',
+    '--file-path',
+    join(work, 'vault.sealed'),
+    '--aa-kbc-params',
+    'offline_fs_kbc::null',
+  ]);
+  run('secret', [
+    'unseal',
+    '--file-path',
+    join(work, 'envelope.sealed'),
+    '--aa-kbc-params',
+    'offline_fs_kbc::null',
+  ]);
   process.stdout.write(`vault    → ${readFileSync(join(work, 'vault.sealed.unsealed'), 'utf8')}\n`);
   process.stdout.write(`envelope → ${readFileSync(join(work, 'envelope.sealed.unsealed'), 'utf8')}\n`);
   process.stdout.write('\ndemo finished\n');
