@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { registerCcKbcClient } from '../kbs-client/cc-kbc.js';
 import type { JsonObject } from '../kms/provider.js';
 import { envelopeSealCommands } from './envelope/index.js';
 import { jsonObjectOption, prepareProgram, runProgram, UsageError } from './run.js';
@@ -210,5 +211,6 @@ async function readStdin(): Promise<Buffer> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  registerCcKbcClient();
   await runProgram(buildProgram(), argv);
 }
