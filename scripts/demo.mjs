@@ -1,101 +1,115 @@
 #!/usr/bin/env node
-// `npm run demo`: the whole life of a sealed secret on one machine, each step printed as it runs.
-import { spawnSync } from 'node:child_process';
+// `npm run demo`: the whole life of a sealed secret on one machine, each step printed as it runs:
+// a KBS, an operator who seals and provisions, a Kubernetes Secret, the CDH in the "guest", and a
+// workload that receives the plaintext as an environment variable and as a file.
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'cocoseal-demo-'));
-const keyDir = join(work, 'verification-keys');
-mkdirSync(keyDir);
-const resources = {};
-const resourceFile = join(work, 'offline-fs-resources.json');
-const env = {
-  ...process.env,
-  OFFLINE_FS_KBC_EXTRA_FILE_PATH: resourceFile,
-  COCOSEAL_SEALED_SECRET_KEY_DIR: keyDir,
-};
+const w = (...p) => join(work, ...p);
+const daemons = [];
 let step = 0;
 
+const show = (s) => s.replaceAll(work, '$DEMO');
 function say(title) {
   step += 1;
   process.stdout.write(`\n\x1b[1m[${step}] ${title}\x1b[0m\n`);
 }
 
-function run(bin, args, { quiet = false } = {}) {
-  const shown = args.map((a) => (a.includes(work) ? a.replace(work, '$DEMO') : a)).join(' ');
-  process.stdout.write(`$ ${bin} ${shown}\n`);
-  const r = spawnSync(process.execPath, [join(root, 'bin', bin), ...args], { env, encoding: 'utf8' });
-  if (!quiet && r.stdout) process.stdout.write(r.stdout.replaceAll(work, '$DEMO'));
-  if (r.stderr) process.stderr.write(r.stderr.replaceAll(work, '$DEMO'));
-  if (r.status !== 0) {
-    process.stderr.write(`demo step failed (exit ${r.status})\n`);
-    process.exit(1);
-  }
+function run(bin, args, { quiet = false, env = {} } = {}) {
+  process.stdout.write(`$ ${bin} ${show(args.join(' '))}\n`);
+  const r = spawnSync(process.execPath, [join(root, 'bin', bin), ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (!quiet && r.stdout) process.stdout.write(show(r.stdout));
+  if (r.stderr) process.stderr.write(show(r.stderr));
+  if (r.status !== 0) throw new Error(`demo step failed (exit ${r.status})`);
   return r.stdout;
 }
 
-function putResource(path, bytes) {
-  resources[path] = Buffer.from(bytes).toString('base64');
-  writeFileSync(resourceFile, JSON.stringify(resources, null, 2));
+/** Starts a program and resolves with the first stdout line matching `ready`. */
+function start(bin, args, ready) {
+  process.stdout.write(`$ ${bin} ${show(args.join(' '))} &\n`);
+  const child = spawn(process.execPath, [join(root, 'bin', bin), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  daemons.push(child);
+  let err = '';
+  child.stderr.on('data', (c) => {
+    err += c;
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+      const line = out.split('\n').find((l) => ready.test(l));
+      if (line) {
+        process.stdout.write(`  ${show(line)}\n`);
+        resolve(line);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${bin} exited (${code}): ${err}`)));
+  });
+}
+
+/** Lays Secret data out as the kubelet's atomic writer does (timestamp dir, ..data, per-key links). */
+function kubeletVolume(dir, data) {
+  const ts = `..${new Date().toISOString().replace(/[-:T]/g, '_').replace(/\..*/, '')}.1`;
+  mkdirSync(join(dir, ts), { recursive: true });
+  for (const [k, v] of Object.entries(data))
+    writeFileSync(join(dir, ts, k), Buffer.from(v, 'base64'), { mode: 0o644 });
+  symlinkSync(ts, join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  for (const k of Object.keys(data)) symlinkSync(join('..data', k), join(dir, k));
 }
 
 try {
-  say('Generate the operator signing key');
+  say('Start a Key Broker Service (TLS, authenticated admin API, SQLite storage)');
+  run('kbs', ['init', '--dir', w('kbs'), '--port', '0'], { quiet: true });
+  const kbsUrl = /kbs listening on (\S+)/.exec(
+    await start('kbs', ['-c', w('kbs', 'kbs-config.toml')], /kbs listening on/),
+  )[1];
+  const kc = ['--url', kbsUrl, '--cert-file', w('kbs', 'tls.crt')];
+  const admin = [...kc, 'config', '--admin-token-file', w('kbs', 'admin-token')];
+  // The demo guest has no TEE, so it presents `sample` evidence, which the default policy refuses.
+  run('kbs-client', [...admin, 'set-resource-policy', '--allow-all']);
+
+  say('Operator: create a signing key and register its public half in the KBS');
   run('secret', ['keygen', '--kid', 'demo-signer', '--output-dir', work]);
-  writeFileSync(join(keyDir, 'demo-signer'), readFileSync(join(work, 'demo-signer-public.json')));
-  process.stdout.write('public key installed as the guest verification key "demo-signer"\n');
-
-  say('Provision the secret value to the (offline) key broker and seal a vault secret that points to it');
-  putResource('default/db/password', 'correct horse battery staple');
-  const vault = run('secret', [
-    'seal',
-    '--signing-kid',
-    'demo-signer',
-    '--signing-jwk-path',
-    join(work, 'demo-signer-private.json'),
-    'vault',
-    '--resource-uri',
-    'kbs:///default/db/password',
-    '--provider',
-    'kbs',
+  run('kbs-client', [
+    ...admin,
+    'set-resource',
+    '--path',
+    'default/signing-key/demo-signer',
+    '--resource-file',
+    w('demo-signer-public.json'),
   ]);
-  writeFileSync(join(work, 'vault.sealed'), vault.trim().split('\n').at(-1));
-
-  say('Seal an envelope secret: the value travels encrypted, its data key wrapped by a KBS-held KEK');
-  const kek = randomBytes(32);
-  writeFileSync(join(work, 'kek.bin'), kek);
-  putResource('default/kek/demo', kek);
-  writeFileSync(join(work, 'api-token.txt'), 'tok_live_4f9a1c');
-  const envelope = run('secret', [
-    'seal',
+  const sign = [
     '--signing-kid',
-    'demo-signer',
+    'kbs:///default/signing-key/demo-signer',
     '--signing-jwk-path',
-    join(work, 'demo-signer-private.json'),
-    'envelope',
-    '--key-id',
-    'kbs:///default/kek/demo',
-    '--file-path',
-    join(work, 'api-token.txt'),
-    'kbs',
-    '--kek-file',
-    join(work, 'kek.bin'),
-  ]);
-  writeFileSync(join(work, 'envelope.sealed'), envelope.trim());
+    w('demo-signer-private.json'),
+  ];
 
-  say('Inspect the sealed values (what anyone with the Kubernetes Secret can see)');
-  run('secret', ['inspect', join(work, 'envelope.sealed')]);
-
-  say('Kubernetes manifest for the vault secret');
-  run('secret', [
+  say('Operator: seal a vault secret and upload its value in one step, as a Kubernetes Secret manifest');
+  writeFileSync(w('db-password.txt'), 'correct horse battery staple');
+  const manifest = run('secret', [
     'seal',
-    '--signing-kid',
-    'demo-signer',
-    '--signing-jwk-path',
-    join(work, 'demo-signer-private.json'),
+    ...sign,
     '--k8s-secret',
     'db-credentials',
     '--k8s-key',
@@ -105,26 +119,101 @@ try {
     'kbs:///default/db/password',
     '--provider',
     'kbs',
+    '--upload-from',
+    w('db-password.txt'),
+    '--kbs-url',
+    kbsUrl,
+    '--admin-token-file',
+    w('kbs', 'admin-token'),
+    '--cert-file',
+    w('kbs', 'tls.crt'),
   ]);
+  writeFileSync(w('db-credentials.yaml'), manifest);
 
-  say('Unseal both offline, as the guest would (offline_fs_kbc)');
-  run('secret', [
-    'unseal',
-    '--file-path',
-    join(work, 'vault.sealed'),
-    '--aa-kbc-params',
-    'offline_fs_kbc::null',
+  say(
+    'Operator: seal an envelope secret (the value travels encrypted; its data key is wrapped by a KBS-held KEK)',
+  );
+  writeFileSync(w('kek.bin'), randomBytes(32));
+  run('kbs-client', [
+    ...admin,
+    'set-resource',
+    '--path',
+    'default/kek/demo',
+    '--resource-file',
+    w('kek.bin'),
   ]);
-  run('secret', [
-    'unseal',
+  writeFileSync(w('api-token.txt'), 'tok_live_4f9a1c');
+  const envelope = run('secret', [
+    'seal',
+    ...sign,
+    'envelope',
+    '--key-id',
+    'kbs:///default/kek/demo',
     '--file-path',
-    join(work, 'envelope.sealed'),
-    '--aa-kbc-params',
-    'offline_fs_kbc::null',
-  ]);
-  process.stdout.write(`vault    → ${readFileSync(join(work, 'vault.sealed.unsealed'), 'utf8')}\n`);
-  process.stdout.write(`envelope → ${readFileSync(join(work, 'envelope.sealed.unsealed'), 'utf8')}\n`);
+    w('api-token.txt'),
+    'kbs',
+    '--kek-file',
+    w('kek.bin'),
+  ]).trim();
+  writeFileSync(w('envelope.sealed'), envelope);
+  run('secret', ['inspect', '--verify-key', w('demo-signer-public.json'), w('envelope.sealed')]);
+
+  say('Guest: start the Confidential Data Hub (attests to the KBS with the sample TEE)');
+  writeFileSync(
+    w('cdh.toml'),
+    `socket = "unix://${w('cdh.sock')}"\nbase_dir = "${w('cdh')}"\n[kbc]\nname = "cc_kbc"\nurl = "${kbsUrl}"\nkbs_cert = """\n${readFileSync(w('kbs', 'tls.crt'), 'utf8')}"""\n[attester]\ntype = "sample"\n`,
+  );
+  await start('cdh', ['-c', w('cdh.toml')], /cdh listening/);
+
+  say('Guest: the Pod gets the Secret as a volume (kubelet layout) and as an env var; cdh exec unseals both');
+  const secret = parseYaml(manifest);
+  kubeletVolume(w('pod', 'secret-volume'), secret.data);
+  const workload = `echo "PASSWORD=$PASSWORD"; echo "API_TOKEN=$API_TOKEN"; echo "file: $(cat ${w('pod', 'secret-volume', 'password')})"`;
+  const out = run(
+    'cdh',
+    [
+      '--socket',
+      `unix://${w('cdh.sock')}`,
+      'exec',
+      '--dir',
+      w('pod', 'secret-volume'),
+      '--',
+      'sh',
+      '-c',
+      workload,
+    ],
+    {
+      env: { PASSWORD: Buffer.from(secret.data.password, 'base64').toString(), API_TOKEN: envelope },
+      quiet: true,
+    },
+  );
+  process.stdout.write(`${out.trimEnd().replace(/^/gm, '  workload> ')}\n`);
+
+  say('A tampered secret never reaches the workload (fail-closed)');
+  const tampered = `${envelope.slice(0, -4)}AAAA`;
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(root, 'bin', 'cdh'),
+      '--socket',
+      `unix://${w('cdh.sock')}`,
+      'exec',
+      '--',
+      'sh',
+      '-c',
+      'echo started',
+    ],
+    {
+      env: { ...process.env, API_TOKEN: tampered },
+      encoding: 'utf8',
+    },
+  );
+  process.stdout.write(`  exit ${r.status}: ${r.stderr.trim().split('\n')[0]}\n`);
   process.stdout.write('\ndemo finished\n');
+} catch (e) {
+  process.stderr.write(`${e.message}\n`);
+  process.exitCode = 1;
 } finally {
+  for (const d of daemons) d.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
 }
