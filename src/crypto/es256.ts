@@ -1,5 +1,6 @@
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
+import { Lru } from '../common/lru.js';
 import { CryptoError } from './errors.js';
 
 /*
@@ -46,7 +47,7 @@ export function verifyEs256(publicPoint: Uint8Array, message: Uint8Array, signat
   return nodeVerify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
 }
 
-const keyCache = new Map<string, ReturnType<typeof createPublicKey>>();
+const keyCache = new Lru<ReturnType<typeof createPublicKey>>(256);
 
 function publicKeyObject(point: Uint8Array): ReturnType<typeof createPublicKey> {
   const id = Buffer.from(point).toString('base64');
@@ -61,7 +62,6 @@ function publicKeyObject(point: Uint8Array): ReturnType<typeof createPublicKey> 
       },
       format: 'jwk',
     });
-    if (keyCache.size > 256) keyCache.clear();
     keyCache.set(id, key);
   }
   return key;

@@ -1,3 +1,4 @@
+import { Lru } from '../common/lru.js';
 import { decodeB64U, encodeB64U } from './base64.js';
 import { CryptoError } from './errors.js';
 import { isOnCurve, publicPointFromScalar } from './es256.js';
@@ -91,17 +92,12 @@ function coordinate(jwk: Record<string, unknown>, name: 'x' | 'y' | 'd'): Uint8A
 }
 
 // Verification keys are few and reused for every unseal; remember parsed ones by their exact text.
-const publicKeyCache = new Map<string, P256PublicKey>();
+const publicKeyCache = new Lru<P256PublicKey>(64);
 
 /** A P-256 verification key from JWK bytes (a private JWK is accepted; only x/y are used). */
 export function parseP256PublicJwk(text: string | Uint8Array): P256PublicKey {
   const cacheKey = typeof text === 'string' ? text : Buffer.from(text).toString('latin1');
-  const hit = publicKeyCache.get(cacheKey);
-  if (hit) return hit;
-  const key = parsePublicUncached(text);
-  if (publicKeyCache.size >= 64) publicKeyCache.delete(publicKeyCache.keys().next().value as string);
-  publicKeyCache.set(cacheKey, key);
-  return key;
+  return publicKeyCache.getOrCompute(cacheKey, () => parsePublicUncached(text));
 }
 
 function parsePublicUncached(text: string | Uint8Array): P256PublicKey {

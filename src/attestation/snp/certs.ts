@@ -1,4 +1,5 @@
 import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
+import { Lru } from '../../common/lru.js';
 import { AttestationError } from '../errors.js';
 import { certExtension, pemBlocks } from '../x509.js';
 import type { SnpProduct } from './report.js';
@@ -59,27 +60,6 @@ const OID = {
   hwID: `${AMD_ARC}.4`,
   cspId: `${AMD_ARC}.5`,
 };
-
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-}
 
 const certCache = new Lru<CertInfo>(512);
 const vekCache = new Lru<AmdVekInfo>(512);
