@@ -7,6 +7,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  type ECDH,
   type JsonWebKey,
   KeyObject,
   privateDecrypt,
@@ -123,6 +124,74 @@ export function parseTeePublicJwk(value: unknown): TeePublicJwk {
   );
 }
 
+/**
+ * A validated TEE key with its decoded material, so a server encrypting many responses to the same
+ * key (one token, many GETs) validates and decodes it once.
+ */
+export interface PreparedTeeKey {
+  readonly jwk: TeePublicJwk;
+  /** EC: uncompressed SEC1 point. */
+  readonly point?: Buffer;
+  /** RSA: the public key object. */
+  readonly rsa?: KeyObject;
+}
+
+const prepared = new WeakSet<object>();
+
+export function prepareTeeKey(teePublicJwk: unknown): PreparedTeeKey {
+  const jwk = parseTeePublicJwk(teePublicJwk);
+  let out: PreparedTeeKey;
+  if (jwk.kty === 'EC') {
+    out = { jwk, point: Buffer.concat([Buffer.from([4]), decodeB64U(jwk.x), decodeB64U(jwk.y)]) };
+  } else {
+    let rsa: KeyObject;
+    try {
+      rsa = createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' });
+    } catch (e) {
+      throw new CryptoError('KEY_INVALID', 'TEE public key: invalid RSA key', { cause: e });
+    }
+    const bits = rsa.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS)
+      fail('KEY_INVALID', `TEE public key: RSA modulus is ${bits} bits, at least ${MIN_RSA_BITS} required`);
+    out = { jwk, rsa };
+  }
+  prepared.add(out);
+  return Object.freeze(out);
+}
+
+/*
+ * Randomness for CEKs and IVs, drawn from the CSPRNG in 4 KiB batches: one call per ~90 responses
+ * instead of two, and every byte is used once.
+ */
+let pool = Buffer.alloc(0);
+let poolPos = 0;
+function random(n: number): Buffer {
+  if (poolPos + n > pool.length) {
+    pool = randomBytes(4096);
+    poolPos = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolPos, poolPos + n));
+  pool.fill(0, poolPos, poolPos + n);
+  poolPos += n;
+  return out;
+}
+
+/*
+ * One ECDH context per curve, re-keyed with generateKeys() for every message: each response still
+ * gets a fresh ephemeral key, without allocating (and later finalizing) a native context per call.
+ * Safe because the calls are synchronous on one thread.
+ */
+const ecdhContexts = new Map<EcCurve, ECDH>();
+function ephemeralEcdh(crv: EcCurve): ECDH {
+  let e = ecdhContexts.get(crv);
+  if (!e) {
+    e = createECDH(CURVES[crv].openssl);
+    ecdhContexts.set(crv, e);
+  }
+  e.generateKeys();
+  return e;
+}
+
 /** Concat KDF (NIST SP 800-56A, RFC 7518 §4.6.2) for ECDH-ES+A256KW: one SHA-256 round, empty party info. */
 const OTHER_INFO = (() => {
   const alg = Buffer.from('ECDH-ES+A256KW', 'ascii');
@@ -163,7 +232,7 @@ function sealGcm(cek: Uint8Array, iv: Uint8Array, aad: string, plaintext: Uint8A
 }
 
 /**
- * Encrypts `plaintext` to the TEE key. `teePublicJwk` is validated (see parseTeePublicJwk).
+ * Encrypts `plaintext` to the TEE key: a JWK (validated, see parseTeePublicJwk) or a PreparedTeeKey.
  * The returned object's member order is the wire order; JSON.stringify it as is.
  */
 export function encryptResourceResponse(
@@ -171,9 +240,13 @@ export function encryptResourceResponse(
   plaintext: Uint8Array,
   testOnly?: JweTestOnly,
 ): ResourceResponse {
-  const key = parseTeePublicJwk(teePublicJwk);
-  const cek = testOnly?.cek ?? randomBytes(32);
-  const iv = testOnly?.iv ?? randomBytes(12);
+  const prep =
+    teePublicJwk && typeof teePublicJwk === 'object' && prepared.has(teePublicJwk)
+      ? (teePublicJwk as PreparedTeeKey)
+      : prepareTeeKey(teePublicJwk);
+  const key = prep.jwk;
+  const cek = testOnly?.cek ?? random(32);
+  const iv = testOnly?.iv ?? random(12);
   if (cek.length !== 32) fail('KEY_INVALID', 'JWE: CEK must be 32 bytes');
   if (iv.length !== 12) fail('KEY_INVALID', 'JWE: IV must be 12 bytes');
 
@@ -181,19 +254,19 @@ export function encryptResourceResponse(
   let encryptedKey: Buffer;
   if (key.kty === 'EC') {
     const curve = CURVES[key.crv];
-    const ecdh = createECDH(curve.openssl);
+    let ecdh: ECDH;
     if (testOnly?.ephemeralD !== undefined) {
+      ecdh = createECDH(curve.openssl);
       const d =
         typeof testOnly.ephemeralD === 'string' ? decodeB64U(testOnly.ephemeralD) : testOnly.ephemeralD;
       ecdh.setPrivateKey(Buffer.from(d));
     } else {
-      ecdh.generateKeys();
+      ecdh = ephemeralEcdh(key.crv);
     }
-    const peer = Buffer.concat([Buffer.from([4]), decodeB64U(key.x), decodeB64U(key.y)]);
     let z: Buffer;
     try {
       // OpenSSL decodes the point with an on-curve check, so invalid-curve points are rejected here.
-      z = ecdh.computeSecret(peer);
+      z = ecdh.computeSecret(prep.point!);
     } catch (e) {
       throw new CryptoError('KEY_INVALID', `TEE public key: not a valid ${key.crv} point`, { cause: e });
     }

@@ -1,0 +1,179 @@
+import {
+  audit,
+  auditStrict,
+  auditText,
+  EMPTY_OK,
+  type KbsDeps,
+  type Reply,
+  type RequestCtx,
+} from '../context.js';
+import { errors, KbsError } from '../errors.js';
+import {
+  evaluateResourcePolicy,
+  PolicyEngineFailure,
+  RESOURCE_POLICY_ID,
+  type ResourceData,
+} from '../policy/resource-policy.js';
+import { sessionIdFromCookie } from '../rcar/sessions.js';
+import { NS } from '../storage/namespaces.js';
+import { TokenRejected, type VerifiedToken } from '../token/verifier.js';
+
+/*
+ * The `resource` plugin (kbs-protocol.md §6). GET order: credentials (cookie, then Bearer), token
+ * verification, resource policy, path validation, storage, JWE. Path validation comes after the
+ * policy as upstream does, so a bad path is 401 `PluginInternalError`, never a 404 that would tell an
+ * unauthenticated caller which paths exist.
+ */
+
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+const MAX_SEGMENT = 64;
+
+/** `repo/type/tag` when the segments are a valid resource path. */
+export function resourcePath(segments: string[]): string | undefined {
+  if (segments.length !== 3) return undefined;
+  for (const s of segments) if (s.length > MAX_SEGMENT || !SEGMENT.test(s)) return undefined;
+  return segments.join('/');
+}
+
+async function credentials(deps: KbsDeps, ctx: RequestCtx): Promise<string> {
+  const sid = sessionIdFromCookie(ctx.headers.cookie);
+  if (sid) {
+    ctx.sessionPrefix = sid.slice(0, 8);
+    const s = await deps.sessions.get(sid);
+    if (s && 'Attested' in s.state) return s.state.Attested.token;
+  }
+  const auth = ctx.headers.authorization;
+  if (auth) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  throw errors.tokenNotFound();
+}
+
+export async function handleResourceGet(deps: KbsDeps, ctx: RequestCtx): Promise<Reply> {
+  const path = ctx.segments.slice(1);
+  let token: VerifiedToken | undefined;
+  const deny = async (e: KbsError, policyDigest?: string): Promise<never> => {
+    deps.metrics.resources.inc({ outcome: e.variant });
+    // Only requests with a verified token are audited: unauthenticated noise must not flood the log.
+    if (token)
+      await audit(deps, {
+        kind: 'resource',
+        decision: 'deny',
+        reason: auditText(e.variant),
+        tee: token?.tee,
+        evidenceDigest: token?.digest,
+        path: auditText(path.join('/')),
+        policyId: policyDigest ? RESOURCE_POLICY_ID : undefined,
+        policyDigest,
+      });
+    throw e;
+  };
+
+  let jwt: string;
+  try {
+    jwt = await credentials(deps, ctx);
+  } catch (e) {
+    if (e instanceof KbsError) return deny(e);
+    throw e;
+  }
+  try {
+    token = deps.tokens.verify(jwt);
+  } catch (e) {
+    if (e instanceof TokenRejected) return deny(errors.tokenInvalid(e.message));
+    throw e;
+  }
+
+  const policy = await deps.resourcePolicies.current();
+  const memoKey = `${policy.digest}\n${ctx.target}`;
+  let allow = token.decisions.get(memoKey);
+  if (allow === undefined) {
+    const data: ResourceData = { plugin: 'resource', 'resource-path': path, query: ctx.query };
+    try {
+      const d = evaluateResourcePolicy(policy, token.celInput, data);
+      allow = d.allow;
+    } catch (e) {
+      if (e instanceof PolicyEngineFailure) return deny(errors.policyEngine(e.message), policy.digest);
+      throw e;
+    }
+    if (token.decisions.size >= 64) token.decisions.clear();
+    token.decisions.set(memoKey, allow);
+  }
+  if (!allow) return deny(errors.policyDeny(), policy.digest);
+
+  const key = resourcePath(path);
+  if (!key) return deny(errors.pluginInternal('invalid resource path'), policy.digest);
+  let secret: Uint8Array | undefined;
+  try {
+    secret = await deps.storage.get(NS.resource, key);
+  } catch (e) {
+    return deny(
+      errors.pluginInternal(`storage read failed: ${(e as { code?: string }).code ?? 'error'}`, e),
+      policy.digest,
+    );
+  }
+  if (!secret) return deny(errors.pluginInternal('resource not found'), policy.digest);
+
+  let body: string;
+  try {
+    body = await deps.jwe.encrypt(token.teeKey, secret);
+  } catch (e) {
+    return deny(errors.jwe((e as Error).message, e), policy.digest);
+  }
+  try {
+    await auditStrict(deps, {
+      kind: 'resource',
+      decision: 'allow',
+      action: 'get',
+      tee: token.tee,
+      evidenceDigest: token.digest,
+      path: key,
+      policyId: RESOURCE_POLICY_ID,
+      policyDigest: policy.digest,
+    });
+  } catch (e) {
+    deps.metrics.resources.inc({ outcome: 'PluginInternalError' });
+    throw errors.pluginInternal('audit log unavailable: refusing to release without a record', e);
+  }
+  deps.metrics.resources.inc({ outcome: 'released' });
+  return { status: 200, headers: { 'content-type': 'application/json' }, body };
+}
+
+export async function handleResourceSet(deps: KbsDeps, ctx: RequestCtx, actor: string): Promise<Reply> {
+  const key = resourcePath(ctx.segments.slice(1));
+  if (!key) throw errors.pluginInternal('invalid resource path');
+  try {
+    await deps.storage.set(NS.resource, key, ctx.body, { overwrite: true });
+  } catch (e) {
+    throw errors.pluginInternal(`storage write failed: ${(e as { code?: string }).code ?? 'error'}`, e);
+  }
+  await audit(deps, {
+    kind: 'admin',
+    decision: 'allow',
+    action: 'set-resource',
+    path: key,
+    actor: auditText(actor),
+  });
+  // Upstream answers plugin writes with `Content-Type: text/xml` (kbs-protocol.md §2).
+  return { ...EMPTY_OK, headers: { 'content-type': 'text/xml' } };
+}
+
+export async function handleResourceDelete(deps: KbsDeps, ctx: RequestCtx, actor: string): Promise<Reply> {
+  const key = resourcePath(ctx.segments.slice(1));
+  if (!key) throw errors.pluginInternal('invalid resource path');
+  let deleted: boolean;
+  try {
+    deleted = await deps.storage.delete(NS.resource, key);
+  } catch (e) {
+    throw errors.pluginInternal(`storage delete failed: ${(e as { code?: string }).code ?? 'error'}`, e);
+  }
+  if (!deleted) throw errors.pluginInternal('resource not found');
+  await audit(deps, {
+    kind: 'admin',
+    decision: 'allow',
+    action: 'delete-resource',
+    path: key,
+    actor: auditText(actor),
+  });
+  return { ...EMPTY_OK, headers: { 'content-type': 'text/xml' } };
+}
