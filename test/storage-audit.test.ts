@@ -153,6 +153,23 @@ for (const b of backends) {
         assert.deepEqual(v, { ok: true, count: 5, headHash: all[4].hash });
       }));
 
+    test('appendMany writes a batch as one linked run after the existing chain', () =>
+      withLog(async (log) => {
+        const batch = Array.from(
+          { length: 50 },
+          (_, i): AuditEntry => ({ kind: 'resource', decision: 'allow', path: `a/b/${i}` }),
+        );
+        const recs = await log.appendMany(batch);
+        assert.deepEqual(
+          recs.map((r) => r.seq),
+          Array.from({ length: 50 }, (_, i) => 6 + i),
+        );
+        assert.deepEqual(await log.appendMany([]), []);
+        const v = await log.verify();
+        assert.deepEqual(v, { ok: true, count: 55, headHash: recs[49].hash });
+        assert.equal((await log.list({ path: 'a/b/7' }))[0].seq, 13);
+      }));
+
     test('list filters by path, time and sequence, with a limit', () =>
       withLog(async (log) => {
         assert.deepEqual(

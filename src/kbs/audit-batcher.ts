@@ -2,12 +2,10 @@ import type { AuditEntry, AuditLog } from './audit/types.js';
 
 /*
  * Group commit for the audit log. Releases are audited before the secret leaves (fail closed), and a
- * durable append costs an fsync; concurrent requests therefore share one: entries queued during one
- * event-loop turn are written together with `appendMany` when the log offers it (one transaction),
- * otherwise one by one. Every caller still waits for its own record and sees its own failure.
+ * durable append costs an fsync; concurrent requests therefore share one. One write is in flight at a
+ * time; entries that arrive meanwhile are written together by the next `appendMany` (one transaction).
+ * Every caller still waits for its own record and sees its own failure.
  */
-
-type BatchLog = AuditLog & { appendMany?: (entries: AuditEntry[]) => Promise<unknown> };
 
 interface Pending {
   entry: AuditEntry;
@@ -15,43 +13,36 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** PostgreSQL allows 65 535 bind parameters per statement; 14 per record. */
+const MAX_BATCH = 1000;
+
 export class AuditBatcher {
   #queue: Pending[] = [];
-  #scheduled = false;
+  #running = false;
 
-  constructor(private readonly log: BatchLog) {}
+  constructor(private readonly log: AuditLog) {}
 
   append(entry: AuditEntry): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ entry: { ...entry, time: entry.time ?? new Date() }, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#flush());
+      if (!this.#running) {
+        this.#running = true;
+        // Let the rest of this event-loop turn queue its entries first.
+        setImmediate(() => void this.#drain());
       }
     });
   }
 
-  async #flush(): Promise<void> {
-    const batch = this.#queue;
-    this.#queue = [];
-    this.#scheduled = false;
-    if (batch.length === 0) return;
-    if (this.log.appendMany && batch.length > 1) {
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
       try {
         await this.log.appendMany(batch.map((p) => p.entry));
         for (const p of batch) p.resolve();
       } catch (e) {
         for (const p of batch) p.reject(e);
       }
-      return;
     }
-    for (const p of batch) {
-      try {
-        await this.log.append(p.entry);
-        p.resolve();
-      } catch (e) {
-        p.reject(e);
-      }
-    }
+    this.#running = false;
   }
 }

@@ -12,6 +12,12 @@ export class MemoryAuditLog implements AuditLog {
     return { ...rec };
   }
 
+  async appendMany(entries: AuditEntry[]): Promise<AuditRecord[]> {
+    const out: AuditRecord[] = [];
+    for (const e of entries) out.push(await this.append(e));
+    return out;
+  }
+
   async list(q?: AuditQuery): Promise<AuditRecord[]> {
     const limit = listLimit(q);
     const since = q?.since?.toISOString();

@@ -40,7 +40,13 @@ export class PgAuditLog implements AuditLog {
   }
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
+    return (await this.appendMany([entry]))[0];
+  }
+
+  /** One transaction, one lock on the chain head and one multi-row INSERT for the whole batch. */
+  async appendMany(entries: AuditEntry[]): Promise<AuditRecord[]> {
     this.#open();
+    if (entries.length === 0) return [];
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
@@ -55,12 +61,17 @@ export class PgAuditLog implements AuditLog {
       );
       const head = h.rows[0];
       if (!head) throw new AuditError('AUDIT_UNAVAILABLE', 'PostgreSQL audit chain head is missing');
-      const rec = buildRecord(entry, { seq: Number(head.seq), hash: head.hash }, new Date());
-      await client.query(
-        `INSERT INTO ${this.#log} (seq, time, kind, decision, reason, tee, evidence_digest, path, policy_id,
-           policy_digest, action, actor, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-        [
+      const now = new Date();
+      const recs: AuditRecord[] = [];
+      let prev = { seq: Number(head.seq), hash: head.hash };
+      for (const entry of entries) {
+        const rec = buildRecord(entry, prev, now);
+        recs.push(rec);
+        prev = rec;
+      }
+      const args: unknown[] = [];
+      const rows = recs.map((rec) => {
+        const values = [
           rec.seq,
           rec.time,
           rec.kind,
@@ -75,11 +86,20 @@ export class PgAuditLog implements AuditLog {
           rec.actor,
           rec.prevHash,
           rec.hash,
-        ],
+        ];
+        const first = args.length + 1;
+        args.push(...values);
+        return `(${values.map((_, i) => `$${first + i}`).join(', ')})`;
+      });
+      await client.query(
+        `INSERT INTO ${this.#log} (seq, time, kind, decision, reason, tee, evidence_digest, path, policy_id,
+           policy_digest, action, actor, prev_hash, hash)
+         VALUES ${rows.join(', ')}`,
+        args,
       );
-      await client.query(`UPDATE ${this.#head} SET seq = $1, hash = $2 WHERE id = 1`, [rec.seq, rec.hash]);
+      await client.query(`UPDATE ${this.#head} SET seq = $1, hash = $2 WHERE id = 1`, [prev.seq, prev.hash]);
       await client.query('COMMIT');
-      return rec;
+      return recs;
     } catch (e) {
       await client.query('ROLLBACK').catch((re: Error) => {
         broken = re;

@@ -21,9 +21,9 @@ function unavailable(what: string, e: unknown): AuditError {
 export class SqliteAuditLog implements AuditLog {
   readonly #handle: SqliteHandle;
   readonly #db: Database.Database;
-  readonly #append: () => AuditRecord;
+  readonly #append: () => AuditRecord[];
   readonly #verify: () => AuditVerifyResult;
-  #pending: AuditEntry | undefined;
+  #pending: AuditEntry[] = [];
   #closed = false;
 
   constructor(handle: SqliteHandle) {
@@ -39,12 +39,18 @@ export class SqliteAuditLog implements AuditLog {
     );
     const moveHead = db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1');
     const tx = db.transaction(() => {
-      const h = head.get() as { seq: number; hash: string } | undefined;
+      let h = head.get() as { seq: number; hash: string } | undefined;
       if (!h) throw new AuditError('AUDIT_UNAVAILABLE', 'SQLite audit chain head is missing');
-      const rec = buildRecord(this.#pending!, h, new Date());
-      insert.run(rec);
-      moveHead.run(rec.seq, rec.hash);
-      return rec;
+      const now = new Date();
+      const recs: AuditRecord[] = [];
+      for (const entry of this.#pending) {
+        const rec = buildRecord(entry, h, now);
+        insert.run(rec);
+        recs.push(rec);
+        h = rec;
+      }
+      moveHead.run(h.seq, h.hash);
+      return recs;
     });
     this.#append = () => tx.immediate();
     const rows = db.prepare(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq`);
@@ -55,14 +61,19 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
+    return (await this.appendMany([entry]))[0];
+  }
+
+  async appendMany(entries: AuditEntry[]): Promise<AuditRecord[]> {
     this.#open();
+    if (entries.length === 0) return [];
     try {
-      this.#pending = entry;
+      this.#pending = entries;
       return this.#append();
     } catch (e) {
       throw unavailable('append', e);
     } finally {
-      this.#pending = undefined;
+      this.#pending = [];
     }
   }
 

@@ -70,6 +70,8 @@ export type AuditVerifyResult =
 
 export interface AuditLog {
   append(entry: AuditEntry): Promise<AuditRecord>;
+  /** Appends several entries atomically, in order, in one transaction (one fsync: group commit). */
+  appendMany(entries: AuditEntry[]): Promise<AuditRecord[]>;
   /** Records in ascending sequence order. */
   list(query?: AuditQuery): Promise<AuditRecord[]>;
   /** Walks the whole chain; names the first record that was altered, removed or reordered. */
