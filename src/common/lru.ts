@@ -18,10 +18,16 @@ export class Lru<V> {
     return v;
   }
 
+  /** A cache built with `max <= 0` stores nothing (caching disabled by configuration). */
   set(key: string, value: V): void {
+    if (this.max <= 0) return;
     this.map.delete(key);
     this.map.set(key, value);
     while (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
   }
 
   /** The cached value for `key`, or computes, stores and returns it (a throwing compute stores nothing). */

@@ -9,13 +9,13 @@ import {
 } from '../../attestation/ear/jws.js';
 import type { EarSigner } from '../../attestation/ear/token.js';
 import { pemBlocks } from '../../attestation/x509.js';
+import { Lru } from '../../common/lru.js';
 import { decodeB64U, decodeStd } from '../../crypto/base64.js';
 import { type PreparedTeeKey, prepareTeeKey } from '../../crypto/jwe.js';
 import { TEE_NAMES } from '../as/verifiers.js';
 import type { AttestationTokenConfig } from '../config/config.js';
 import { toCel } from '../policy/cel.js';
 import { loadUri } from '../util/load-uri.js';
-import { Lru } from '../util/lru.js';
 import { findTeeKey, TeeKeyNotFound } from './tee-key.js';
 
 /*
@@ -88,8 +88,8 @@ export class TokenVerifier {
   readonly #ownSigner: EarSigner | undefined;
   #trustedCerts: X509Certificate[] = [];
   #jwks = new Map<string, TrustedJwk>();
-  readonly #cache: Lru<string, VerifiedToken>;
-  readonly #headerKeys = new Lru<string, KeyObject>(64);
+  readonly #cache: Lru<VerifiedToken>;
+  readonly #headerKeys = new Lru<KeyObject>(64);
 
   readonly #clock: () => number;
 
