@@ -99,7 +99,9 @@ export async function handleAttest(deps: KbsDeps, ctx: RequestCtx): Promise<Repl
       initData: body['init-data'],
     });
   } catch (e) {
-    if (e instanceof AttestationFailure || e instanceof AttestationError) return fail(e.message, e);
+    // The code names the failed check (REPORT_DATA_MISMATCH, CHAIN_INVALID, …) in the log and audit record.
+    if (e instanceof AttestationError) return fail(`${e.code}: ${e.message}`, e);
+    if (e instanceof AttestationFailure) return fail(e.message, e);
     if (e instanceof KbsError) throw e;
     return fail(`internal: ${(e as Error).message}`, e);
   }
