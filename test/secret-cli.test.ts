@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -47,7 +56,8 @@ test('keygen writes a private JWK with d (0600) and a public one without, and ne
   copyFileSync(join(dir, 'op-public.json'), join(keyDir, 'op'));
 });
 
-const seal = (extra: string[]) => secret(['seal', '--signing-kid', 'op', '--signing-jwk-path', join(dir, 'op-private.json'), ...extra]);
+const seal = (extra: string[]) =>
+  secret(['seal', '--signing-kid', 'op', '--signing-jwk-path', join(dir, 'op-private.json'), ...extra]);
 
 test('seal vault → unseal with offline_fs_kbc (upstream e2e), never overwriting the output', async () => {
   setResource('default/app/password', 'p@ssw0rd\n');
@@ -71,10 +81,26 @@ test('a kid that is itself a KBS URI is served by the same offline-fs file', asy
   setResource('default/signing-key/op', readFileSync(join(dir, 'op-public.json')));
   setResource('default/app/token', 'tok');
   const r = await secret([
-    'seal', '--signing-kid', 'kbs:///default/signing-key/op', '--signing-jwk-path', join(dir, 'op-private.json'),
-    'vault', '-r', 'kbs:///default/app/token', '-p', 'kbs',
+    'seal',
+    '--signing-kid',
+    'kbs:///default/signing-key/op',
+    '--signing-jwk-path',
+    join(dir, 'op-private.json'),
+    'vault',
+    '-r',
+    'kbs:///default/app/token',
+    '-p',
+    'kbs',
   ]);
-  const u = await secret(['unseal', '-f', fresh(lastLine(r.stdout)), '-a', 'offline_fs_kbc::null', '--output', '-']);
+  const u = await secret([
+    'unseal',
+    '-f',
+    fresh(lastLine(r.stdout)),
+    '-a',
+    'offline_fs_kbc::null',
+    '--output',
+    '-',
+  ]);
   assert.equal(u.code, 0, u.stderr);
   assert.equal(u.stdout, 'tok');
 });
@@ -95,14 +121,32 @@ test('envelope with the kbs provider: KEK from --kek-file at seal, from the KBS 
   setResource('default/kek/app', kek);
   const plain = randomBytes(1000);
   writeFileSync(join(dir, 'plain.bin'), plain);
-  const r = await seal(['envelope', '--key-id', 'kbs:///default/kek/app', '--file-path', join(dir, 'plain.bin'), 'kbs', '--kek-file', join(dir, 'kek.bin')]);
+  const r = await seal([
+    'envelope',
+    '--key-id',
+    'kbs:///default/kek/app',
+    '--file-path',
+    join(dir, 'plain.bin'),
+    'kbs',
+    '--kek-file',
+    join(dir, 'kek.bin'),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, 1, 'envelope output is the sealed string only');
   const file = fresh(lastLine(r.stdout));
   const u = await secret(['unseal', '-f', file, '-a', 'offline_fs_kbc::null']);
   assert.equal(u.code, 0, u.stderr);
   assert.deepEqual(readFileSync(`${file}.unsealed`), plain);
-  const short = await seal(['envelope', '-k', 'kbs:///default/kek/app', '-f', join(dir, 'plain.bin'), 'kbs', '--kek-file', join(dir, 'plain.bin')]);
+  const short = await seal([
+    'envelope',
+    '-k',
+    'kbs:///default/kek/app',
+    '-f',
+    join(dir, 'plain.bin'),
+    'kbs',
+    '--kek-file',
+    join(dir, 'plain.bin'),
+  ]);
   assert.equal(short.code, 2);
   assert.match(short.stderr, /32 bytes/);
 });
@@ -121,7 +165,9 @@ test('inspect: valid, invalid, unchecked, legacy under skip; text and json', asy
   const wrong = await secret(['inspect', '--verify-key', vector('test-key.json'), file]);
   assert.equal(wrong.code, 1);
   assert.match(wrong.stdout, /signature: invalid \(SIGNATURE_INVALID/);
-  const legacy = fresh(`sealed.fakejwsheader.${Buffer.from(readFileSync(vector('payloads', 'vault-2.json'))).toString('base64')}.fakesignature`);
+  const legacy = fresh(
+    `sealed.fakejwsheader.${Buffer.from(readFileSync(vector('payloads', 'vault-2.json'))).toString('base64')}.fakesignature`,
+  );
   const skipped = await secret(['inspect', '--skip-verification', legacy]);
   assert.equal(skipped.code, 0, skipped.stderr);
   assert.match(skipped.stdout, /signature: unchecked/);
@@ -157,23 +203,81 @@ test('exit codes: 2 for usage, 1 with one line naming the code, stack only with 
   assert.match(d.stderr, /at .*sealed-secret/);
   const unknownKid = await seal(['vault', '-r', 'kbs:///a/b/c', '-p', 'kbs']);
   const other = fresh(lastLine(unknownKid.stdout));
-  const noKey = await runBin('secret', ['unseal', '-f', other, '-a', 'offline_fs_kbc::null', '--verification-key-dir', dir]);
+  const noKey = await runBin('secret', [
+    'unseal',
+    '-f',
+    other,
+    '-a',
+    'offline_fs_kbc::null',
+    '--verification-key-dir',
+    dir,
+  ]);
   assert.match(noKey.stderr, /KID_UNKNOWN/);
 });
 
 test('--k8s-secret prints the Secret kubectl would create', { skip: skipUnless(needs.kubectl) }, async () => {
-  const r = await seal(['--k8s-secret', 'db-creds', '--k8s-key', 'password', 'vault', '-r', 'kbs:///default/app/password', '-p', 'kbs']);
+  const r = await seal([
+    '--k8s-secret',
+    'db-creds',
+    '--k8s-key',
+    'password',
+    'vault',
+    '-r',
+    'kbs:///default/app/password',
+    '-p',
+    'kbs',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const manifest = parseYaml(r.stdout);
   const sealed = Buffer.from(manifest.data.password, 'base64').toString();
   assert.match(sealed, /^sealed\./);
-  const k = spawnSync('kubectl', ['create', 'secret', 'generic', 'db-creds', `--from-literal=password=${sealed}`, '--dry-run=client', '-o', 'yaml'], { encoding: 'utf8' });
+  const k = spawnSync(
+    'kubectl',
+    [
+      'create',
+      'secret',
+      'generic',
+      'db-creds',
+      `--from-literal=password=${sealed}`,
+      '--dry-run=client',
+      '-o',
+      'yaml',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(k.status, 0, k.stderr);
   assert.deepEqual(manifest, parseYaml(k.stdout));
   assert.equal(r.stdout, k.stdout, 'byte-identical YAML');
-  const js = await seal(['--k8s-secret', 'db-creds', '--namespace', 'prod', '-o', 'json', 'vault', '-r', 'kbs:///a/b/c', '-p', 'kbs']);
+  const js = await seal([
+    '--k8s-secret',
+    'db-creds',
+    '--namespace',
+    'prod',
+    '-o',
+    'json',
+    'vault',
+    '-r',
+    'kbs:///a/b/c',
+    '-p',
+    'kbs',
+  ]);
   const sealed2 = Buffer.from(JSON.parse(js.stdout).data.secret, 'base64').toString();
-  const kj = spawnSync('kubectl', ['create', 'secret', 'generic', 'db-creds', '-n', 'prod', `--from-literal=secret=${sealed2}`, '--dry-run=client', '-o', 'json'], { encoding: 'utf8' });
+  const kj = spawnSync(
+    'kubectl',
+    [
+      'create',
+      'secret',
+      'generic',
+      'db-creds',
+      '-n',
+      'prod',
+      `--from-literal=secret=${sealed2}`,
+      '--dry-run=client',
+      '-o',
+      'json',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.deepEqual(JSON.parse(js.stdout), JSON.parse(kj.stdout));
   const bad = await seal(['--k8s-secret', 'Bad_Name', 'vault', '-r', 'kbs:///a/b/c', '-p', 'kbs']);
   assert.equal(bad.code, 2);
@@ -181,7 +285,17 @@ test('--k8s-secret prints the Secret kubectl would create', { skip: skipUnless(n
 });
 
 test('manifests are valid v1 Secrets without kubectl too', async () => {
-  const r = await seal(['--k8s-secret', 'x.y-z', '--namespace', 'ns-1', 'vault', '-r', 'kbs:///a/b/c', '-p', 'kbs']);
+  const r = await seal([
+    '--k8s-secret',
+    'x.y-z',
+    '--namespace',
+    'ns-1',
+    'vault',
+    '-r',
+    'kbs:///a/b/c',
+    '-p',
+    'kbs',
+  ]);
   const m = parseYaml(r.stdout);
   assert.equal(m.apiVersion, 'v1');
   assert.equal(m.kind, 'Secret');
