@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { parse as parseYaml } from 'yaml';
 import { parseKbcParams } from '../kms/kbc-params.js';
 import { SEALED_SECRET_KEY_DIR } from '../kms/verification-keys.js';
 import { CdhError } from './errors.js';
@@ -66,6 +66,11 @@ const KNOWN_TOP = new Set([
   'cache',
   'base_dir',
 ]);
+
+// The YAML parser is large (~100 modules) and only YAML configs need it, so it is loaded on demand
+// (synchronously: the package ships CommonJS) rather than on every daemon start.
+const requireHere = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (requireHere('yaml') as typeof import('yaml')).parse(text);
 
 const invalid = (file: string, why: string) => new CdhError('CONFIG_INVALID', `${file}: ${why}`);
 

@@ -2,12 +2,10 @@ import { CocosealError } from '../common/errors.js';
 import { aes256GcmDecrypt } from '../crypto/aes-gcm.js';
 import { decodeStd } from '../crypto/base64.js';
 import { KmsError } from '../kms/errors.js';
-import { createProvider } from '../kms/registry.js';
 import type { ResourceGetter } from '../kms/resource-getter.js';
 import { KidResolver } from '../kms/verification-keys.js';
 import { SealedSecretError } from '../sealed/errors.js';
 import { parseResourceUri } from '../sealed/resource-uri.js';
-import { unsealSecret } from '../sealed/unseal.js';
 import type { CdhConfig } from './config.js';
 import { CachingKeyResolver } from './kid-cache.js';
 
@@ -24,6 +22,18 @@ export interface Unsealer {
 export interface HubLogger {
   warn(message: string): void;
 }
+
+/*
+ * Signature verification (with its curve library) and the KMS provider registry load on the first
+ * unseal, not at daemon start: the start path only needs to serve the socket (issue 4).
+ */
+let unsealModules:
+  | Promise<[typeof import('../sealed/unseal.js'), typeof import('../kms/registry.js')]>
+  | undefined;
+const loadUnsealModules = () => {
+  unsealModules ??= Promise.all([import('../sealed/unseal.js'), import('../kms/registry.js')]);
+  return unsealModules;
+};
 
 // Valid sealed strings contain no whitespace, so trimming ASCII whitespace is safe and fixes
 // Secrets created from files with a trailing newline (cdh.md §9 #6).
@@ -58,11 +68,14 @@ export class ConfidentialDataHub implements Unsealer {
     }
     const skip = this.skipVerification();
     if (skip) this.log.warn('unsealing WITHOUT signature verification (skip_sealed_secret_verification)');
-    return unsealSecret(text, {
-      keys: this.keys,
-      providers: (name, settings) => createProvider(name, settings, { resources: this.resources }),
-      skipVerification: skip,
-    });
+    const [{ openSealedSecret, revealPayload }, { createProvider, loadProviders }] =
+      await loadUnsealModules();
+    const payload = await openSealedSecret(text, { keys: this.keys, skipVerification: skip });
+    // A verified payload names its provider: load that one's module only (a no-op after the first).
+    if (typeof payload.provider === 'string') await loadProviders([payload.provider]);
+    return revealPayload(payload, (name, settings) =>
+      createProvider(name, settings, { resources: this.resources }),
+    );
   }
 
   async getResource(uri: string): Promise<Uint8Array> {

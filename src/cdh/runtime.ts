@@ -1,16 +1,16 @@
 import type { EvidenceSource } from '../attestation/attesters/evidence-source.js';
 import { selectAttesters } from '../attestation/attesters/evidence-source.js';
-import { detectTsmAttester } from '../attestation/tsm/attester.js';
-import { KbsResourceGetter } from '../kbs-client/resource-getter.js';
 import { OfflineFsResourceGetter } from '../kms/offline-fs.js';
 import type { ResourceGetter } from '../kms/resource-getter.js';
 import type { CdhConfig } from './config.js';
+import { DeferredKbsResourceGetter } from './deferred-kbs.js';
 import { CdhError } from './errors.js';
 import { ConfidentialDataHub, type HubLogger } from './hub.js';
 
 /*
  * Builds the hub's outside world from the config: the attester (configfs-tsm when present, else the
- * sample TEE with a logged warning), and one long-lived KBS client for every call.
+ * sample TEE with a logged warning), and one long-lived KBS client for every call (built on the
+ * first fetch; its configuration is checked here).
  */
 
 export async function selectEvidence(
@@ -20,6 +20,8 @@ export async function selectEvidence(
 ): Promise<EvidenceSource> {
   const samples = () => selectAttesters({ env, warn: (m) => log.warn(m) });
   if (cfg.attester === 'sample') return samples();
+  // Loaded only when configfs-tsm may be used: the SNP/TDX report code is not needed otherwise.
+  const { detectTsmAttester } = await import('../attestation/tsm/attester.js');
   const tsm = await detectTsmAttester({ base: cfg.tsmPath });
   if (tsm) return { primary: tsm, additional: samples().additional };
   if (cfg.attester === 'tsm') {
@@ -39,7 +41,7 @@ export async function createResourceGetter(
 ): Promise<ResourceGetter> {
   if (cfg.kbc.name === 'offline_fs_kbc') return new OfflineFsResourceGetter({ warn: (m) => log.warn(m) });
   const certs = [cfg.kbc.kbsCert, env.KBS_CERT].filter((c): c is string => Boolean(c));
-  return new KbsResourceGetter({
+  return new DeferredKbsResourceGetter({
     url: cfg.kbc.url,
     extraRootCertsPem: certs,
     evidence: await selectEvidence(cfg, log, env),

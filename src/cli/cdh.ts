@@ -1,33 +1,24 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { Command } from 'commander';
-import { type CdhConfig, DEFAULT_SOCKET, loadCdhConfig } from '../cdh/config.js';
-import { provisionCredentials } from '../cdh/credentials.js';
-import { cdhExec } from '../cdh/delivery/exec.js';
-import { watchDirectory } from '../cdh/delivery/watch.js';
+import type { Command } from 'commander';
+import { DEFAULT_SOCKET, loadCdhConfig } from '../cdh/config.js';
+import { hubLog, type PlainDaemonArgs, plainDaemonArgs, runDaemon } from '../cdh/daemon.js';
 import type { Unsealer } from '../cdh/hub.js';
-import { createHub } from '../cdh/runtime.js';
-import { startCdhServer } from '../cdh/server.js';
-import { SocketUnsealer } from '../cdh/socket-unsealer.js';
-import { createLogger, type Logger, parseLogLevel } from '../kbs/http/log.js';
+import { describeError, isCocosealError } from '../common/errors.js';
+import { createLogger, type Logger } from '../kbs/http/log.js';
 import { parseUnixAddress } from '../ttrpc/socket.js';
-import { prepareProgram, runProgram, UsageError } from './run.js';
 
 /*
  * `cdh`: the Confidential Data Hub daemon (`cdh [-c cdh.toml]`), its client subcommands (like
  * upstream's ttrpc-cdh-tool) and the kata-less delivery commands `exec` and `watch`.
+ *
+ * The daemon is started by the kata-agent on every pod boot, so its plain invocations skip the
+ * argument parser: commander and the client/delivery code are loaded only for everything else
+ * (issue 4: start-to-ready time).
  */
 
 interface GlobalOpts {
   config?: string;
   socket?: string;
-}
-
-function logger(cfg?: CdhConfig): Logger {
-  return createLogger(parseLogLevel(cfg?.logLevel === 'trace' ? 'debug' : cfg?.logLevel));
-}
-
-function hubLog(log: Logger) {
-  return { warn: (m: string) => log.log('warn', m) };
 }
 
 function isSocket(path: string): boolean {
@@ -46,7 +37,8 @@ async function unsealerFor(
   g: GlobalOpts,
   log: Logger,
 ): Promise<{ unsealer: Unsealer; close(): Promise<void> }> {
-  const viaSocket = (path: string) => {
+  const viaSocket = async (path: string) => {
+    const { SocketUnsealer } = await import('../cdh/socket-unsealer.js');
     const u = new SocketUnsealer(path);
     return { unsealer: u, close: () => u.close() };
   };
@@ -54,35 +46,30 @@ async function unsealerFor(
   const defaultPath = parseUnixAddress(DEFAULT_SOCKET);
   if (!g.config && isSocket(defaultPath)) return viaSocket(defaultPath);
   const cfg = loadCdhConfig({ file: g.config, warn: (m) => log.log('warn', m) });
+  const { createHub } = await import('../cdh/runtime.js');
   const hub = await createHub(cfg, hubLog(log));
   return { unsealer: hub, close: async () => {} };
 }
 
-async function runDaemon(g: GlobalOpts): Promise<void> {
-  const boot = createLogger('info');
-  const cfg = loadCdhConfig({ file: g.config, warn: (m) => boot.log('warn', m) });
-  const log = logger(cfg);
-  if (cfg.skipSealedSecretVerification)
-    log.log('warn', 'skip_sealed_secret_verification = true: sealed secrets are NOT verified');
-  const hub = await createHub(cfg, hubLog(log));
-  const provisioned = await provisionCredentials(cfg.credentials, cfg.baseDir, hub.resources);
-  const socketPath = parseUnixAddress(g.socket ?? cfg.socket);
-  const server = await startCdhServer(socketPath, hub, {
-    info: (m, f) => log.log('info', m, f),
-    warn: (m, f) => log.log('warn', m, f),
-  });
-  log.log('info', 'cdh ready', { socket: socketPath, kbc: cfg.kbc.name, credentials: provisioned });
-  log.flush();
-  process.stdout.write(`cdh listening on unix://${socketPath}\n`);
-  await new Promise<void>((resolve) => {
-    for (const s of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.once(s, () => resolve());
-  });
-  await server.close();
-  log.log('info', 'cdh stopped');
-  log.flush();
+/** Same outcome mapping as `runProgram` (src/cli/run.ts) for a failure of the daemon action. */
+async function runPlainDaemon(opts: PlainDaemonArgs): Promise<void> {
+  try {
+    await runDaemon(opts);
+  } catch (e) {
+    if (isCocosealError(e) && e.code === 'USAGE') {
+      process.stderr.write(`cdh: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`cdh: ${describeError(e)}\n`);
+    if (opts.debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  }
 }
 
-function buildProgram(): Command {
+async function buildProgram(): Promise<Command> {
+  const { Command } = await import('commander');
+  const { prepareProgram, UsageError } = await import('./run.js');
   const program = prepareProgram(new Command('cdh'))
     .description('Confidential Data Hub: unseals sealed secrets inside a confidential guest')
     .version('0.1.0')
@@ -103,6 +90,7 @@ function buildProgram(): Command {
     .description('ask a running CDH to unseal the sealed string in a file; prints the plaintext')
     .requiredOption('--secret-path <FILE>', 'file holding the sealed string')
     .action(async (o: { secretPath: string }) => {
+      const { SocketUnsealer } = await import('../cdh/socket-unsealer.js');
       const client = new SocketUnsealer(clientSocket());
       try {
         process.stdout.write(await client.unseal(readFileSync(o.secretPath)));
@@ -116,6 +104,7 @@ function buildProgram(): Command {
     .description('ask a running CDH for a KBS resource; prints its bytes')
     .requiredOption('--resource-path <URI>', 'resource URI, e.g. kbs:///default/key/1')
     .action(async (o: { resourcePath: string }) => {
+      const { SocketUnsealer } = await import('../cdh/socket-unsealer.js');
       const client = new SocketUnsealer(clientSocket());
       try {
         process.stdout.write(await client.getResource(o.resourcePath));
@@ -141,6 +130,7 @@ function buildProgram(): Command {
       const { unsealer, close } = await unsealerFor(program.opts<GlobalOpts>(), log);
       let code: number;
       try {
+        const { cdhExec } = await import('../cdh/delivery/exec.js');
         code = await cdhExec({
           command: cmd,
           dirs: o.dir,
@@ -165,6 +155,7 @@ function buildProgram(): Command {
       const { unsealer, close } = await unsealerFor(program.opts<GlobalOpts>(), log);
       const ac = new AbortController();
       for (const s of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.once(s, () => ac.abort());
+      const { watchDirectory } = await import('../cdh/delivery/watch.js');
       await watchDirectory({
         dir: o.dir,
         unsealer,
@@ -185,5 +176,8 @@ function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await runProgram(buildProgram(), argv);
+  const plain = plainDaemonArgs(argv);
+  if (plain) return runPlainDaemon(plain);
+  const { runProgram } = await import('./run.js');
+  await runProgram(await buildProgram(), argv);
 }

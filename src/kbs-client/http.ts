@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { urlToHttpOptions } from 'node:url';
 import { KbsClientError } from './errors.js';
 
@@ -124,10 +124,14 @@ export class KbsHttp {
           : [...options.extraRootCertsPem];
     checkRoots(extra);
     if (this.baseUrl.protocol === 'https:') {
-      // An explicit `ca` replaces Node's defaults, so the system roots are listed too.
+      // An explicit `ca` replaces Node's defaults, so the system roots are listed too. The secure
+      // context is built once: passed as `ca`, Node would re-serialize ~150 roots into the agent's
+      // connection key on every request (~0.6 ms CPU and ~600 KB of garbage per call).
       this.agent = new HttpsAgent({
         keepAlive: true,
-        ca: extra.length ? [...rootCertificates, ...extra] : undefined,
+        secureContext: extra.length
+          ? createSecureContext({ ca: [...rootCertificates, ...extra] })
+          : undefined,
       });
     } else {
       this.agent = new HttpAgent({ keepAlive: true });
