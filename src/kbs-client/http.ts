@@ -3,6 +3,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { urlToHttpOptions } from 'node:url';
+import { checkRoots, normalizeBaseUrl } from './endpoint.js';
 import { KbsClientError } from './errors.js';
 
 /*
@@ -41,49 +42,6 @@ export interface KbsRequest {
   path: string;
   headers?: Record<string, string>;
   body?: Uint8Array | string;
-}
-
-/** Parses and normalizes a KBS base URL; the result has no trailing `/`. */
-export function normalizeBaseUrl(url: string): URL {
-  let u: URL;
-  try {
-    u = new URL(url.trim());
-  } catch {
-    throw new KbsClientError('INVALID_ARGUMENT', `KBS URL ${JSON.stringify(url)} is not a valid URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new KbsClientError('INVALID_ARGUMENT', `KBS URL must use http or https, got ${u.protocol}`);
-  }
-  if (u.username || u.password) {
-    throw new KbsClientError('INVALID_ARGUMENT', 'KBS URL must not carry credentials');
-  }
-  if (u.search || u.hash) {
-    throw new KbsClientError('INVALID_ARGUMENT', 'KBS URL must not have a query or fragment');
-  }
-  u.pathname = u.pathname.replace(/\/+$/, '');
-  return u;
-}
-
-/** Validates PEM root certificates early, so a bad `--cert-file` fails with a clear message. */
-function checkRoots(pems: readonly string[]): void {
-  for (const pem of pems) {
-    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-    if (!blocks)
-      throw new KbsClientError('INVALID_ARGUMENT', 'extra root certificate: no PEM CERTIFICATE block');
-    for (const b of blocks) {
-      try {
-        new X509Certificate(b);
-      } catch (e) {
-        throw new KbsClientError(
-          'INVALID_ARGUMENT',
-          'extra root certificate: not a valid X.509 certificate',
-          {
-            cause: e,
-          },
-        );
-      }
-    }
-  }
 }
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO/;
