@@ -1,4 +1,4 @@
-import { createLogger, type Logger, parseLogLevel } from '../kbs/http/log.js';
+import { createLogger, type Logger, parseLogLevel } from '../common/log.js';
 import { parseUnixAddress } from '../ttrpc/socket.js';
 import { type CdhConfig, loadCdhConfig } from './config.js';
 import { provisionCredentials } from './credentials.js';

@@ -4,7 +4,7 @@ import { DEFAULT_SOCKET, loadCdhConfig } from '../cdh/config.js';
 import { hubLog, type PlainDaemonArgs, plainDaemonArgs, runDaemon } from '../cdh/daemon.js';
 import type { Unsealer } from '../cdh/hub.js';
 import { describeError, isCocosealError } from '../common/errors.js';
-import { createLogger, type Logger } from '../kbs/http/log.js';
+import { createLogger, type Logger } from '../common/log.js';
 import { parseUnixAddress } from '../ttrpc/socket.js';
 
 /*

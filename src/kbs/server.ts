@@ -15,7 +15,7 @@ import { type KbsConfig, loadConfigFile } from './config/config.js';
 import type { KbsDeps, Reply, RequestCtx } from './context.js';
 import { errors, KbsError } from './errors.js';
 import { readBody } from './http/body.js';
-import { createLogger, type Logger, type LogLevel, parseLogLevel } from './http/log.js';
+import { createLogger, type Logger, type LogLevel, parseLogLevel } from '../common/log.js';
 import { KbsMetrics } from './http/metrics.js';
 import { dispatch } from './http/router.js';
 import { AttestationPolicyStore } from './policy/attestation-policy.js';
