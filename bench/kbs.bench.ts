@@ -70,7 +70,7 @@ async function serve(dir: string): Promise<void> {
     dir,
   );
   // Access logging stays on (to /dev/null) so the numbers include its cost.
-  const { createLogger } = await import('../src/kbs/http/log.js');
+  const { createLogger } = await import('../src/common/log.js');
   const kbs = await startKbs(config, { logger: createLogger('info', () => {}) });
   process.stdout.write(`${JSON.stringify({ url: kbs.url, ca: pem })}\n`);
   // The parent asks for this process's CPU time around a phase (CPU-normalized throughput).
