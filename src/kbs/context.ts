@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from '../common/log.js';
 import type { AdminAuthorizer } from './admin/auth.js';
 import type { ReferenceValues } from './as/rvps.js';
 import type { AttestationService } from './as/service.js';
 import type { AuditEntry, AuditLog } from './audit/types.js';
 import type { AuditBatcher } from './audit-batcher.js';
 import type { KbsConfig } from './config/config.js';
-import type { Logger } from '../common/log.js';
 import type { KbsMetrics } from './http/metrics.js';
 import type { AttestationPolicyStore } from './policy/attestation-policy.js';
 import type { ResourcePolicyStore } from './policy/resource-policy.js';
