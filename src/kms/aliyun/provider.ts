@@ -144,11 +144,10 @@ export async function loadClientKeyFiles(paths: {
   password: string;
   ca: string;
 }): Promise<{ key: ClientKey; caPem: string }> {
-  const [keyJson, password, caPem] = await Promise.all([
-    readCredentialFile(paths.clientKey, 'client key file'),
-    readCredentialFile(paths.password, 'client key password file'),
-    readCredentialFile(paths.ca, 'KMS instance CA file'),
-  ]);
+  // Read in a fixed order so a missing file is always reported the same way (the client key first).
+  const keyJson = await readCredentialFile(paths.clientKey, 'client key file');
+  const password = await readCredentialFile(paths.password, 'client key password file');
+  const caPem = await readCredentialFile(paths.ca, 'KMS instance CA file');
   return { key: loadClientKey(keyJson, password, `client key file ${paths.clientKey}`), caPem };
 }
 
