@@ -26,11 +26,9 @@ export async function uploadVaultResource(r: UploadRequest): Promise<void> {
     readFile(p).catch(() => {
       throw new UsageError(`cannot read ${what} ${p}`);
     });
-  const [bytes, token, cert] = await Promise.all([
-    read(r.from, '--upload-from'),
-    read(r.adminTokenFile, '--admin-token-file'),
-    r.certFile ? read(r.certFile, '--cert-file') : undefined,
-  ]);
+  const bytes = await read(r.from, '--upload-from');
+  const token = await read(r.adminTokenFile, '--admin-token-file');
+  const cert = r.certFile ? await read(r.certFile, '--cert-file') : undefined;
   const admin = new KbsAdminClient({
     url: r.kbsUrl,
     adminToken: token.toString('utf8'),
