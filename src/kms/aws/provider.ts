@@ -6,8 +6,19 @@ import type { JsonObject, KmsProvider, ProviderFactory, WrappedKey } from '../pr
 import { AWS_PROVIDER, type AwsCredential, awsFailed, readAwsCredential } from './credential.js';
 import { describeAwsError, requestHandlerOptions, resolveEndpoint } from './transport.js';
 
-const kmsSdk = () => import('@aws-sdk/client-kms');
-const smSdk = () => import('@aws-sdk/client-secrets-manager');
+// The SDK warns on Node < 22 that *future* SDK releases will need it; our lock file pins this one, so
+// the multi-line warning would only clutter CLI errors. The SDK's own switch, set only when unset.
+function quietSdk(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}
+const kmsSdk = () => {
+  quietSdk();
+  return import('@aws-sdk/client-kms');
+};
+const smSdk = () => {
+  quietSdk();
+  return import('@aws-sdk/client-secrets-manager');
+};
 
 /*
  * The `aws` provider (sealed-secret.md §6.3), through the official AWS SDK for JavaScript v3.
