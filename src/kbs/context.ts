@@ -12,7 +12,7 @@ import type { ResourcePolicyStore } from './policy/resource-policy.js';
 import type { Sessions } from './rcar/sessions.js';
 import type { JwePool } from './resource/jwe-pool.js';
 import type { Storage } from './storage/storage.js';
-import type { TokenVerifier } from './token/verifier.js';
+import type { TokenVerifier, VerifiedToken } from './token/verifier.js';
 
 /** Everything a handler needs, built once at startup. */
 export interface KbsDeps {
@@ -39,6 +39,18 @@ export interface KbsDeps {
   resourcePlugin: boolean;
 }
 
+/**
+ * What a keep-alive connection remembers between its requests: a client sends the same credentials
+ * on every request, so they are parsed and verified once per connection rather than per request. Only
+ * a successful verification is kept; its expiry is re-checked on every request.
+ */
+export interface ConnMemo {
+  /** The last verified token, its verification, and the `Authorization` value it came in (if any). */
+  jwt?: string;
+  token?: VerifiedToken;
+  authorization?: string;
+}
+
 /** One request, after routing and body reading. */
 export interface RequestCtx {
   method: string;
@@ -49,6 +61,8 @@ export interface RequestCtx {
   query: Record<string, string>;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** This request's connection (absent outside the HTTP server, e.g. in unit tests). */
+  conn?: ConnMemo;
   /** Set by handlers for the access log (first 8 characters only). */
   sessionPrefix?: string;
 }

@@ -13,9 +13,9 @@ import { loadHardwareVerifiers, VerifierRegistry } from './as/verifiers.js';
 import type { AuditLog } from './audit/types.js';
 import { AuditBatcher } from './audit-batcher.js';
 import { type KbsConfig, loadConfigFile } from './config/config.js';
-import type { KbsDeps, Reply, RequestCtx } from './context.js';
+import type { ConnMemo, KbsDeps, Reply, RequestCtx } from './context.js';
 import { errors, KbsError } from './errors.js';
-import { readBody } from './http/body.js';
+import { EMPTY_BODY, hasBody, readBody } from './http/body.js';
 import { KbsMetrics } from './http/metrics.js';
 import { dispatch } from './http/router.js';
 import { AttestationPolicyStore } from './policy/attestation-policy.js';
@@ -64,7 +64,19 @@ function queryMap(raw: string): Record<string, string> {
   return out;
 }
 
-function routeLabel(seg: string | undefined): string {
+type RouteLabel = 'auth' | 'attest' | 'resource' | 'admin';
+/** Label objects built once: the metrics hot path allocates nothing per request. */
+const ROUTE_LABELS: Record<RouteLabel, { route: RouteLabel }> = {
+  auth: { route: 'auth' },
+  attest: { route: 'attest' },
+  resource: { route: 'resource' },
+  admin: { route: 'admin' },
+};
+
+/** Per keep-alive connection memo (see ConnMemo); dropped with the socket. */
+const conns = new WeakMap<object, ConnMemo>();
+
+function routeLabel(seg: string | undefined): RouteLabel {
   switch (seg) {
     case 'auth':
     case 'attest':
@@ -198,7 +210,12 @@ function makeHandler(deps: KbsDeps) {
       } else if (method !== 'GET' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') {
         throw errors.methodNotAllowed();
       } else {
-        const body = await readBody(req, limit);
+        const body = hasBody(req) ? await readBody(req, limit) : EMPTY_BODY;
+        let conn = conns.get(req.socket);
+        if (!conn) {
+          conn = {};
+          conns.set(req.socket, conn);
+        }
         ctx = {
           method,
           target,
@@ -206,6 +223,7 @@ function makeHandler(deps: KbsDeps) {
           query: qi < 0 ? {} : queryMap(target.slice(qi + 1)),
           headers: req.headers,
           body,
+          conn,
         };
         reply = await dispatch(deps, ctx);
       }
@@ -223,17 +241,17 @@ function makeHandler(deps: KbsDeps) {
     }
     send(res, reply);
     const ms = performance.now() - t0;
-    const seg = ctx?.segments[0];
-    if (ctx) metrics.latency.observe({ route: routeLabel(seg) }, ms / 1000);
+    if (ctx) metrics.latency.observe(ROUTE_LABELS[routeLabel(ctx.segments[0])], ms / 1000);
     if (log.level === 'debug' || log.level === 'info') {
-      log.log('info', 'request', {
+      const fields: Record<string, unknown> = {
         method,
         path: path.length > 256 ? `${path.slice(0, 256)}…` : path,
         status: reply.status,
         duration_ms: Math.round(ms * 1000) / 1000,
-        ...(ctx?.sessionPrefix ? { session: ctx.sessionPrefix } : {}),
-        ...(errType ? { error: errType } : {}),
-      });
+      };
+      if (ctx?.sessionPrefix) fields.session = ctx.sessionPrefix;
+      if (errType) fields.error = errType;
+      log.log('info', 'request', fields);
     }
   };
 }

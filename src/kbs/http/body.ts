@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { errors } from '../errors.js';
 
-const EMPTY = Buffer.alloc(0);
+/** The body of a request without one (shared; never written to). */
+export const EMPTY_BODY = Buffer.alloc(0);
+
+/** Whether the request declares a body (`readBody` has something to read or to refuse). */
+export function hasBody(req: IncomingMessage): boolean {
+  const declared = req.headers['content-length'];
+  return declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
 
 /**
  * Reads a request body up to `limit` bytes. A declared Content-Length above the limit is refused
@@ -12,9 +19,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (declared !== undefined) {
     const n = Number(declared);
     if (n > limit) return Promise.reject(errors.payloadTooLarge(limit));
-    if (n === 0) return Promise.resolve(EMPTY);
+    if (n === 0) return Promise.resolve(EMPTY_BODY);
   } else if (req.headers['transfer-encoding'] === undefined) {
-    return Promise.resolve(EMPTY);
+    return Promise.resolve(EMPTY_BODY);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

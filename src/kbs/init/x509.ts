@@ -108,7 +108,8 @@ export function buildCertificate(spec: CertSpec): string {
   const notBefore = new Date(now.getTime() - 60_000);
   const notAfter = new Date(now.getTime() + spec.days * 86_400_000);
   const serial = randomBytes(16);
-  serial[0] &= 0x7f; // positive INTEGER
+  // Positive and minimally encoded: a leading 0x00 before a byte < 0x80 is illegal DER padding.
+  serial[0] = (serial[0] & 0x7f) | 0x40;
   const alg = sigAlg(spec.issuerKey);
   const algId = new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: alg.oid })] });
   const spki = asn1js.fromBER(new Uint8Array(spec.publicKey.export({ format: 'der', type: 'spki' }))).result;

@@ -7,7 +7,7 @@ import {
   type Reply,
   type RequestCtx,
 } from '../context.js';
-import { errors, KbsError } from '../errors.js';
+import { errors, type KbsError } from '../errors.js';
 import {
   evaluateResourcePolicy,
   PolicyEngineFailure,
@@ -35,19 +35,44 @@ export function resourcePath(segments: string[]): string | undefined {
   return segments.join('/');
 }
 
-async function credentials(deps: KbsDeps, ctx: RequestCtx): Promise<string> {
-  const sid = sessionIdFromCookie(ctx.headers.cookie);
-  if (sid) {
-    ctx.sessionPrefix = sid.slice(0, 8);
-    const s = await deps.sessions.get(sid);
-    if (s && 'Attested' in s.state) return s.state.Attested.token;
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The bearer token of an `Authorization` header value. */
+function bearerToken(ctx: RequestCtx, auth: string): string | undefined {
+  // The header that carried this connection's last verified token: the same token, no parsing.
+  if (ctx.conn?.authorization === auth) return ctx.conn.jwt;
+  return BEARER.exec(auth)?.[1];
+}
+
+/** The token of the attested session named by the cookie (and the session prefix for the access log). */
+async function sessionToken(deps: KbsDeps, ctx: RequestCtx, sid: string): Promise<string | undefined> {
+  ctx.sessionPrefix = sid.slice(0, 8);
+  const s = await deps.sessions.get(sid);
+  return s && 'Attested' in s.state ? s.state.Attested.token : undefined;
+}
+
+/**
+ * Verifies `jwt` (from the `header` value, or from a session), reusing this connection's last
+ * successful verification of the same token: then only its expiry is checked, as on a cache hit.
+ * Only verified tokens are remembered, so unauthenticated requests leave nothing on the connection.
+ */
+function verifyToken(deps: KbsDeps, ctx: RequestCtx, jwt: string, header?: string): VerifiedToken {
+  const conn = ctx.conn;
+  if (conn?.token && conn.jwt === jwt) {
+    try {
+      return deps.tokens.revalidate(jwt, conn.token);
+    } catch (e) {
+      conn.authorization = conn.jwt = conn.token = undefined;
+      throw e;
+    }
   }
-  const auth = ctx.headers.authorization;
-  if (auth) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (m) return m[1];
+  const token = deps.tokens.verify(jwt);
+  if (conn && deps.tokens.caching) {
+    conn.authorization = header;
+    conn.jwt = jwt;
+    conn.token = token;
   }
-  throw errors.tokenNotFound();
+  return token;
 }
 
 export async function handleResourceGet(deps: KbsDeps, ctx: RequestCtx): Promise<Reply> {
@@ -70,15 +95,17 @@ export async function handleResourceGet(deps: KbsDeps, ctx: RequestCtx): Promise
     throw e;
   };
 
-  let jwt: string;
-  try {
-    jwt = await credentials(deps, ctx);
-  } catch (e) {
-    if (e instanceof KbsError) return deny(e);
-    throw e;
+  // Credentials: an attested session's token (cookie), else `Authorization: Bearer`.
+  const sid = sessionIdFromCookie(ctx.headers.cookie);
+  let jwt = sid ? await sessionToken(deps, ctx, sid) : undefined;
+  let header: string | undefined;
+  if (!jwt && ctx.headers.authorization) {
+    header = ctx.headers.authorization;
+    jwt = bearerToken(ctx, header);
   }
+  if (!jwt) return deny(errors.tokenNotFound());
   try {
-    token = deps.tokens.verify(jwt);
+    token = verifyToken(deps, ctx, jwt, header);
   } catch (e) {
     if (e instanceof TokenRejected) return deny(errors.tokenInvalid(e.message));
     throw e;

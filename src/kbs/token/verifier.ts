@@ -193,6 +193,23 @@ export class TokenVerifier {
     return k;
   }
 
+  /** Whether verified tokens are cached (`verified_token_cache_size` > 0). */
+  get caching(): boolean {
+    return this.#cfg.cacheSize > 0;
+  }
+
+  /**
+   * `v`, an earlier `verify` result for exactly `token`, when a cache hit would return it now (that
+   * is, while caching is on and the token has not expired); throws as `verify` does otherwise. Lets a
+   * caller that kept `v` skip the cache lookup (hashing a long token) without changing the outcome.
+   */
+  revalidate(token: string, v: VerifiedToken, now = this.#clock()): VerifiedToken {
+    if (!this.caching) return this.verify(token, now);
+    if (now <= v.validUntilMs) return v;
+    this.#cache.delete(token);
+    throw new TokenRejected('token expired');
+  }
+
   /** Verifies a token (cached). Throws TokenRejected with a loggable reason. */
   verify(token: string, now = this.#clock()): VerifiedToken {
     const hit = this.#cache.get(token);
