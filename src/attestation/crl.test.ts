@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { vector } from '../../test/helpers/paths.js';
+import { attestationCode } from '../../test/helpers/thrown.js';
 import {
   assertNotRevoked,
   checkCrl,
@@ -12,23 +13,12 @@ import {
   parseCrl,
   verifyCrlIssuer,
 } from './crl.js';
-import { AttestationError } from './errors.js';
 import { parseCertificates } from './x509.js';
 
 const dir = vector('tee', 'tdx', 'gotdx-v4-notsupported');
 const pckCrlDer = readFileSync(`${dir}/pck_crl.der`);
 const rootCrlDer = readFileSync(`${dir}/root_ca_crl.der`);
 const [platformCa, root] = parseCertificates(readFileSync(`${dir}/pck_crl_issuer_chain.pem`, 'utf8'));
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AttestationError, `unexpected ${String(e)}`);
-    return e.code;
-  }
-  return undefined;
-}
 
 describe('CRL', () => {
   test('parses the Intel PCK and root CA CRLs', () => {
@@ -47,7 +37,7 @@ describe('CRL', () => {
     verifyCrlIssuer(parseCrl(pckCrlDer), platformCa);
     verifyCrlIssuer(parseCrl(rootCrlDer), root);
     assert.equal(
-      code(() => verifyCrlIssuer(parseCrl(pckCrlDer), root)),
+      attestationCode(() => verifyCrlIssuer(parseCrl(pckCrlDer), root)),
       'CHAIN_INVALID',
     );
     // Right name, wrong key: the root CRL checked against the platform CA's key.
@@ -58,7 +48,7 @@ describe('CRL', () => {
     const bad = Buffer.from(pckCrlDer);
     bad[200] ^= 0x01; // inside a revoked serial number
     assert.equal(
-      code(() => verifyCrlIssuer(parseCrl(bad), platformCa)),
+      attestationCode(() => verifyCrlIssuer(parseCrl(bad), platformCa)),
       'SIGNATURE_INVALID',
     );
   });
@@ -67,15 +57,15 @@ describe('CRL', () => {
     const crl = parseCrl(pckCrlDer);
     checkCrlTime(crl, new Date('2023-07-01T00:00:00Z'));
     assert.equal(
-      code(() => checkCrlTime(crl, new Date('2023-07-09T00:00:00Z'))),
+      attestationCode(() => checkCrlTime(crl, new Date('2023-07-09T00:00:00Z'))),
       'COLLATERAL_EXPIRED',
     );
     assert.equal(
-      code(() => checkCrlTime(crl, new Date('2023-06-01T00:00:00Z'))),
+      attestationCode(() => checkCrlTime(crl, new Date('2023-06-01T00:00:00Z'))),
       'COLLATERAL_EXPIRED',
     );
     assert.equal(
-      code(() => checkCrlTime(crl, new Date())),
+      attestationCode(() => checkCrlTime(crl, new Date())),
       'COLLATERAL_EXPIRED',
     );
   });
@@ -94,20 +84,20 @@ describe('CRL', () => {
 
   test('garbage is COLLATERAL_INVALID, not a crash', () => {
     assert.equal(
-      code(() => parseCrl(Buffer.from('not a crl'))),
+      attestationCode(() => parseCrl(Buffer.from('not a crl'))),
       'COLLATERAL_INVALID',
     );
     assert.equal(
-      code(() => parseCrl(pckCrlDer.subarray(0, 100))),
+      attestationCode(() => parseCrl(pckCrlDer.subarray(0, 100))),
       'COLLATERAL_INVALID',
     );
     assert.equal(
-      code(() => parseCrl(Buffer.concat([rootCrlDer, Buffer.from([0])]))),
+      attestationCode(() => parseCrl(Buffer.concat([rootCrlDer, Buffer.from([0])]))),
       'COLLATERAL_INVALID',
     );
     // A certificate is DER but not a CRL.
     assert.equal(
-      code(() => parseCrl(root.raw)),
+      attestationCode(() => parseCrl(root.raw)),
       'COLLATERAL_INVALID',
     );
   });

@@ -2,21 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { vector } from '../../../test/helpers/paths.js';
-import { AttestationError } from '../errors.js';
+import { attestationCode } from '../../../test/helpers/thrown.js';
+import type { AttestationError } from '../errors.js';
 import { checkRtmrs, eventLogClaims, parseEventLog, replayRtmrs } from './eventlog.js';
 import { parseQuote } from './quote.js';
 
 const tdx = (...p: string[]) => vector('tee', 'tdx', ...p);
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AttestationError, `unexpected ${String(e)}`);
-    return e.code;
-  }
-  return undefined;
-}
 
 describe('CC event log', () => {
   const gcpLog = readFileSync(tdx('gcp-v4-eventlog', 'ccel_data.bin'));
@@ -56,7 +47,7 @@ describe('CC event log', () => {
   test('a dropped event is EVENT_LOG_MISMATCH', () => {
     const entries = parseEventLog(gcpLog).filter((_, i) => i !== 40);
     assert.equal(
-      code(() => checkRtmrs(entries, gcpQuote.body.rtmr)),
+      attestationCode(() => checkRtmrs(entries, gcpQuote.body.rtmr)),
       'EVENT_LOG_MISMATCH',
     );
   });
@@ -67,7 +58,7 @@ describe('CC event log', () => {
     assert.deepEqual(eventLogClaims(entries), expected.uefi_event_logs);
     const quote = parseQuote(readFileSync(tdx('trustee-v4-debug', 'quote.bin')));
     assert.equal(
-      code(() => checkRtmrs(entries, quote.body.rtmr)),
+      attestationCode(() => checkRtmrs(entries, quote.body.rtmr)),
       'EVENT_LOG_MISMATCH',
     );
   });
@@ -97,11 +88,11 @@ describe('CC event log', () => {
 
   test('malformed logs are EVIDENCE_MALFORMED', () => {
     assert.equal(
-      code(() => parseEventLog(Buffer.alloc(10))),
+      attestationCode(() => parseEventLog(Buffer.alloc(10))),
       'EVIDENCE_MALFORMED',
     );
     assert.equal(
-      code(() => parseEventLog(gcpLog.subarray(0, 40))),
+      attestationCode(() => parseEventLog(gcpLog.subarray(0, 40))),
       'EVIDENCE_MALFORMED',
     );
     // Cut inside the 10th event.
@@ -112,14 +103,14 @@ describe('CC event log', () => {
     for (let i = 0; i < 9; i++)
       off += 12 + 2 + entries[i].digests[0].digest.length + 4 + entries[i].data.length;
     assert.equal(
-      code(() => parseEventLog(gcpLog.subarray(0, off + 20))),
+      attestationCode(() => parseEventLog(gcpLog.subarray(0, off + 20))),
       'EVIDENCE_MALFORMED',
     );
     // An undeclared event type.
     const bad = Buffer.from(gcpLog);
     bad.writeUInt32LE(0x7777, 32 + specSize + 4);
     assert.equal(
-      code(() => parseEventLog(bad)),
+      attestationCode(() => parseEventLog(bad)),
       'EVIDENCE_MALFORMED',
     );
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { vector } from '../../../test/helpers/paths.js';
-import { AttestationError } from '../errors.js';
+import { attestationCode } from '../../../test/helpers/thrown.js';
 import { parseQuote } from './quote.js';
 
 interface Case {
@@ -13,16 +13,6 @@ interface Case {
 
 const expected = JSON.parse(readFileSync(vector('tee', 'expected.json'), 'utf8')) as { tdx: Case[] };
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AttestationError, `unexpected ${String(e)}`);
-    return e.code;
-  }
-  return undefined;
-}
 
 describe('TDX quote parsing', () => {
   for (const c of expected.tdx) {
@@ -61,32 +51,32 @@ describe('TDX quote parsing', () => {
 
   test('version 3 (SGX) and unknown versions are refused', () => {
     assert.equal(
-      code(() => parseQuote(mutate(0, 3))),
+      attestationCode(() => parseQuote(mutate(0, 3))),
       'VERSION_NOT_ALLOWED',
     );
     assert.equal(
-      code(() => parseQuote(mutate(0, 6))),
+      attestationCode(() => parseQuote(mutate(0, 6))),
       'VERSION_NOT_ALLOWED',
     );
   });
 
   test('a non-TDX TEE type is refused', () => {
     assert.equal(
-      code(() => parseQuote(mutate(4, 0))),
+      attestationCode(() => parseQuote(mutate(4, 0))),
       'TEE_UNSUPPORTED',
     );
   });
 
   test('a wrong attestation key type is malformed', () => {
     assert.equal(
-      code(() => parseQuote(mutate(2, 3))),
+      attestationCode(() => parseQuote(mutate(2, 3))),
       'EVIDENCE_MALFORMED',
     );
   });
 
   test('a signature-data length that does not fit its contents is malformed (upstream offset 0x278)', () => {
     assert.equal(
-      code(() => parseQuote(mutate(0x278, 0x10))),
+      attestationCode(() => parseQuote(mutate(0x278, 0x10))),
       'EVIDENCE_MALFORMED',
     );
   });
@@ -95,7 +85,7 @@ describe('TDX quote parsing', () => {
     const q = parseQuote(base);
     for (const n of [0, 10, 47, 48, 300, 632, 635, 700, 1100, q.end - 1]) {
       assert.equal(
-        code(() => parseQuote(base.subarray(0, n))),
+        attestationCode(() => parseQuote(base.subarray(0, n))),
         'EVIDENCE_MALFORMED',
         `length ${n}`,
       );
@@ -107,7 +97,7 @@ describe('TDX quote parsing', () => {
     // certification data type follows the 128 bytes of signature and key after the 4-byte length.
     const off = q.signedRegion.length + 4 + 128;
     assert.equal(
-      code(() => parseQuote(mutate(off, 5))),
+      attestationCode(() => parseQuote(mutate(off, 5))),
       'EVIDENCE_MALFORMED',
     );
   });
