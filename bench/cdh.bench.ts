@@ -12,20 +12,16 @@
  * `BENCH_CDH_BIN=<checkout>/bin/cdh` benchmarks another build of the daemon (before/after comparisons).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SocketUnsealer } from '../src/cdh/socket-unsealer.js';
-import { KbsAdminClient } from '../src/kbs-client/admin.js';
-import { NAMED_RESOURCE_POLICIES } from '../src/kbs-client/policies.js';
 import { encodeRequest } from '../src/ttrpc/codec.js';
 import { encodeFrame, MessageType } from '../src/ttrpc/frame.js';
-import { type KbsProcess, startInitializedKbs } from '../test/helpers/kbs-process.js';
 import { binDir } from '../test/helpers/paths.js';
-import { runBin } from '../test/helpers/run-bin.js';
+import { setUpSealedWorld } from '../test/helpers/sealed-world.js';
 import { percentile, table } from './harness.js';
 
 function arg(name: string, def: number): number {
@@ -140,8 +136,8 @@ function startBare(socket: string): Promise<Started> {
 /** `BENCH_CDH_BIN=/other/checkout/bin/cdh` measures another build against the same KBS (before/after). */
 const CDH_BIN = process.env.BENCH_CDH_BIN || join(binDir, 'cdh');
 
-function startCdh(socket: string): Promise<Started> {
-  return startTimed([CDH_BIN, '-c', f('cdh.toml')], socket);
+function startCdh(config: string, socket: string): Promise<Started> {
+  return startTimed([CDH_BIN, '-c', config], socket);
 }
 
 /** One request/response round trip of `payload` over a raw connection to the echo server. */
@@ -172,76 +168,6 @@ async function rawRoundTrips(path: string, payload: Buffer, n: number): Promise<
   return out;
 }
 
-async function setUp(): Promise<{ kbs: KbsProcess; sealed: { vault: string; envelope: string } }> {
-  mkdirSync(f('kbs'));
-  const kbs = await startInitializedKbs(f('kbs'));
-  const admin = new KbsAdminClient({
-    url: kbs.url,
-    extraRootCertsPem: kbs.certPem,
-    adminToken: kbs.adminToken,
-  });
-  await admin.setResourcePolicy(NAMED_RESOURCE_POLICIES['allow-all']);
-  const keygen = await runBin('secret', ['keygen', '--kid', 'op', '--output-dir', dir]);
-  if (keygen.code !== 0) throw new Error(`secret keygen: ${keygen.stderr}`);
-  await admin.setResource('default/signing-key/op', readFileSync(f('op-public.json')));
-  const kek = randomBytes(32);
-  writeFileSync(f('kek'), kek);
-  await admin.setResource('default/kek/app', kek);
-  writeFileSync(f('password.txt'), 'correct horse');
-  writeFileSync(f('token.txt'), 'tok_123');
-  const seal = async (args: string[]) => {
-    const r = await runBin('secret', [
-      'seal',
-      '--signing-kid',
-      'kbs:///default/signing-key/op',
-      '--signing-jwk-path',
-      f('op-private.json'),
-      ...args,
-    ]);
-    if (r.code !== 0) throw new Error(`secret seal: ${r.stderr}`);
-    return r.stdout.trim().split('\n').at(-1)!;
-  };
-  const vault = await seal([
-    'vault',
-    '-r',
-    'kbs:///default/app/password',
-    '-p',
-    'kbs',
-    '--upload-from',
-    f('password.txt'),
-    '--kbs-url',
-    kbs.url,
-    '--admin-token-file',
-    f('kbs/admin-token'),
-    '--cert-file',
-    f('kbs/tls.crt'),
-  ]);
-  const envelope = await seal([
-    'envelope',
-    '-k',
-    'kbs:///default/kek/app',
-    '-f',
-    f('token.txt'),
-    'kbs',
-    '--kek-file',
-    f('kek'),
-  ]);
-  writeFileSync(
-    f('cdh.toml'),
-    `socket = "unix://${f('cdh.sock')}"
-base_dir = "${f('cdh-base')}"
-[kbc]
-name = "cc_kbc"
-url = "${kbs.url}"
-kbs_cert = """
-${kbs.certPem}"""
-[attester]
-type = "sample"
-`,
-  );
-  return { kbs, sealed: { vault, envelope } };
-}
-
 async function timedUnseals(u: SocketUnsealer, sealed: string, expect: string, n: number): Promise<number[]> {
   const bytes = Buffer.from(sealed);
   const out: number[] = [];
@@ -262,8 +188,7 @@ const median = (xs: number[]) =>
 const verdict = (value: number, target: number) => (value <= target ? 'pass' : 'MISS');
 
 async function main(): Promise<void> {
-  const { kbs, sealed } = await setUp();
-  const cdhSock = f('cdh.sock');
+  const { kbs, sealed, cdhConfig, socket: cdhSock } = await setUpSealedWorld(dir);
   const bareSock = f('bare.sock');
   const cdhReady: number[] = [];
   const bareReady: number[] = [];
@@ -278,7 +203,7 @@ async function main(): Promise<void> {
       bareRss.push(rssMb(bare.child.pid!));
       await bare.stop();
 
-      const cdh = await startCdh(cdhSock);
+      const cdh = await startCdh(cdhConfig, cdhSock);
       cdhReady.push(cdh.readyMs);
       cdhRssStart.push(rssMb(cdh.child.pid!));
       const u = new SocketUnsealer(cdhSock);
@@ -296,7 +221,7 @@ async function main(): Promise<void> {
     }
 
     // Warm loop on one daemon, then its RSS; the raw socket round trip on the baseline server.
-    const cdh = await startCdh(cdhSock);
+    const cdh = await startCdh(cdhConfig, cdhSock);
     const u = new SocketUnsealer(cdhSock);
     let vault: number[];
     let envelope: number[];

@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { KbsAdminClient } from '../src/kbs-client/admin.js';
+import type { KbsAdminClient } from '../src/kbs-client/admin.js';
 import { NAMED_RESOURCE_POLICIES } from '../src/kbs-client/policies.js';
 import { publishSecret } from './helpers/atomic-writer.js';
 import { needs, skipUnless } from './helpers/components.js';
 import { type Daemon, startDaemon } from './helpers/daemon.js';
 import { buildGoTtrpcClient, runGoTtrpcClient } from './helpers/go-ttrpc-client.js';
-import { attestationCount, type KbsProcess, startInitializedKbs } from './helpers/kbs-process.js';
+import { attestationCount, type KbsProcess } from './helpers/kbs-process.js';
 import { binDir } from './helpers/paths.js';
 import { runBin } from './helpers/run-bin.js';
+import { type SealedWorld, setUpSealedWorld } from './helpers/sealed-world.js';
 
 /*
  * The whole guest path against the real `kbs` (sample TEE): sealed with `secret`, provisioned through
@@ -23,86 +23,26 @@ import { runBin } from './helpers/run-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdh-e2e-'));
 const f = (n: string) => join(dir, n);
-const socket = f('cdh.sock');
+const socket = f('cdh.sock'); // where setUpSealedWorld's cdh.toml listens
+let world: SealedWorld;
 let kbs: KbsProcess;
 let cdh: Daemon;
 let admin: KbsAdminClient;
 const sealed: Record<string, string> = {};
-const SIGNING = 'kbs:///default/signing-key/op';
-
-async function seal(args: string[], kid = SIGNING): Promise<string> {
-  const r = await runBin('secret', [
-    'seal',
-    '--signing-kid',
-    kid,
-    '--signing-jwk-path',
-    f('op-private.json'),
-    ...args,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim().split('\n').at(-1)!;
-}
 
 const allowAll = () => admin.setResourcePolicy(NAMED_RESOURCE_POLICIES['allow-all']);
 
 before(async () => {
-  mkdirSync(f('kbs'));
-  kbs = await startInitializedKbs(f('kbs'));
-  admin = new KbsAdminClient({ url: kbs.url, extraRootCertsPem: kbs.certPem, adminToken: kbs.adminToken });
-  await allowAll();
-  await runBin('secret', ['keygen', '--kid', 'op', '--output-dir', dir]);
-  await admin.setResource('default/signing-key/op', readFileSync(f('op-public.json')));
-  const kek = randomBytes(32);
-  writeFileSync(f('kek'), kek);
-  await admin.setResource('default/kek/app', kek);
-  writeFileSync(f('password.txt'), 'correct horse');
-  writeFileSync(f('token.txt'), 'tok_123');
-  // Seal and upload in one step.
-  sealed.vault = await seal([
-    'vault',
-    '-r',
-    'kbs:///default/app/password',
-    '-p',
-    'kbs',
-    '--upload-from',
-    f('password.txt'),
-    '--kbs-url',
-    kbs.url,
-    '--admin-token-file',
-    f('kbs/admin-token'),
-    '--cert-file',
-    f('kbs/tls.crt'),
-  ]);
-  sealed.envelope = await seal([
-    'envelope',
-    '-k',
-    'kbs:///default/kek/app',
-    '-f',
-    f('token.txt'),
-    'kbs',
-    '--kek-file',
-    f('kek'),
-  ]);
-  sealed.missing = await seal(['vault', '-r', 'kbs:///default/app/missing', '-p', 'kbs']);
-  sealed.unknownKid = await seal(
+  world = await setUpSealedWorld(dir);
+  ({ kbs, admin } = world);
+  Object.assign(sealed, world.sealed);
+  sealed.missing = await world.seal(['vault', '-r', 'kbs:///default/app/missing', '-p', 'kbs']);
+  sealed.unknownKid = await world.seal(
     ['vault', '-r', 'kbs:///default/app/password', '-p', 'kbs'],
     'kbs:///default/signing-key/nobody',
   );
   sealed.tampered = `${sealed.vault.slice(0, 60)}${sealed.vault[60] === 'A' ? 'B' : 'A'}${sealed.vault.slice(61)}`;
-  writeFileSync(
-    f('cdh.toml'),
-    `socket = "unix://${socket}"
-base_dir = "${f('cdh-base')}"
-[kbc]
-name = "cc_kbc"
-url = "${kbs.url}"
-kbs_cert = """
-${kbs.certPem}"""
-[attester]
-type = "sample"
-`,
-  );
-  cdh = await startDaemon('cdh', ['-c', f('cdh.toml')], { readyLine: /^cdh listening on / });
+  cdh = await startDaemon('cdh', ['-c', world.cdhConfig], { readyLine: /^cdh listening on / });
 });
 
 after(async () => {
@@ -214,7 +154,9 @@ describe('cdh with a real KBS', () => {
       throw e;
     }
     await admin.setResource('default/app/rotated', Buffer.from('new horse'));
-    publishSecret(vol, { password: await seal(['vault', '-r', 'kbs:///default/app/rotated', '-p', 'kbs']) });
+    publishSecret(vol, {
+      password: await world.seal(['vault', '-r', 'kbs:///default/app/rotated', '-p', 'kbs']),
+    });
     try {
       await until('new horse');
     } finally {
