@@ -38,28 +38,36 @@ describe('pkcs11 provider on SoftHSM2', { skip }, () => {
     hsm?.cleanup();
   });
 
+  /** The parsed options of `… envelope pkcs11 --module M -t cocoseal -l kek-1 --pin-file F --mechanism X`. */
+  function sealOptions(mechanism: string, pin: string): Record<string, unknown> {
+    const cmd = new Command('pkcs11').exitOverride();
+    pkcs11SealCommand.configure(cmd);
+    const pinFile = join(hsm.dir, 'seal-pin');
+    writeFileSync(pinFile, pin);
+    cmd.parse(
+      [
+        '--module',
+        hsm.module,
+        '-t',
+        'cocoseal',
+        '-l',
+        'kek-1',
+        '--pin-file',
+        pinFile,
+        '--mechanism',
+        mechanism,
+      ],
+      {
+        from: 'user',
+      },
+    );
+    return cmd.opts();
+  }
+
   for (const mechanism of ['CKM_AES_KEY_WRAP_PAD', 'CKM_AES_KEY_WRAP', 'CKM_AES_GCM']) {
     test(`seal through the seal command and unseal through the factory (${mechanism})`, async () => {
-      const cmd = new Command('pkcs11').exitOverride();
-      pkcs11SealCommand.configure(cmd);
-      const pinFile = join(hsm.dir, 'seal-pin');
-      writeFileSync(pinFile, '5678\n');
-      cmd.parse(
-        [
-          '--module',
-          hsm.module,
-          '-t',
-          'cocoseal',
-          '-l',
-          'kek-1',
-          '--pin-file',
-          pinFile,
-          '--mechanism',
-          mechanism,
-        ],
-        { from: 'user' },
-      );
-      const sealed = await pkcs11SealCommand.create(cmd.opts());
+      // A trailing newline in the PIN file is trimmed.
+      const sealed = await pkcs11SealCommand.create(sealOptions(mechanism, '5678\n'));
       assert.equal(sealed.payloadProvider, 'pkcs11');
       assert.deepEqual(sealed.settings, settings());
 
@@ -124,29 +132,11 @@ describe('pkcs11 provider on SoftHSM2', { skip }, () => {
   });
 
   function sealingProvider(mechanism: string) {
-    const cmd = new Command('pkcs11').exitOverride();
-    pkcs11SealCommand.configure(cmd);
-    const pinFile = join(hsm.dir, 'seal-pin');
-    writeFileSync(pinFile, '5678');
-    cmd.parse(
-      [
-        '--module',
-        hsm.module,
-        '-t',
-        'cocoseal',
-        '-l',
-        'kek-1',
-        '--pin-file',
-        pinFile,
-        '--mechanism',
-        mechanism,
-      ],
-      { from: 'user' },
-    );
+    const opts = sealOptions(mechanism, '5678');
     return {
       name: 'pkcs11',
       wrapKey: async (dek: Uint8Array, keyId: string) =>
-        (await pkcs11SealCommand.create(cmd.opts())).provider.wrapKey!(dek, keyId),
+        (await pkcs11SealCommand.create(opts)).provider.wrapKey!(dek, keyId),
     };
   }
 
