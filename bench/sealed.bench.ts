@@ -2,11 +2,8 @@ import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseP256PrivateJwk } from '../src/crypto/jwk.js';
 import { parsePayload } from '../src/sealed/payload.js';
-import {
-  sealPayload,
-  type VerificationKeyResolver,
-  verifySealedSecret,
-} from '../src/sealed/sealed-secret.js';
+import { sealPayload } from '../src/sealed/seal.js';
+import { type VerificationKeyResolver, verifySealedSecret } from '../src/sealed/sealed-secret.js';
 import { vector } from '../test/helpers/paths.js';
 import { rate, table } from './harness.js';
 

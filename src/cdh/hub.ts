@@ -8,6 +8,7 @@ import { SealedSecretError } from '../sealed/errors.js';
 import { parseResourceUri } from '../sealed/resource-uri.js';
 import type { CdhConfig } from './config.js';
 import { CachingKeyResolver } from './kid-cache.js';
+import type { VerifiedSecretMemo } from './verified-memo.js';
 
 /*
  * The Confidential Data Hub's core (cdh.md §2.2, §6): unseal, get-resource and image-key unwrap over
@@ -28,10 +29,20 @@ export interface HubLogger {
  * unseal, not at daemon start: the start path only needs to serve the socket (issue 4).
  */
 let unsealModules:
-  | Promise<[typeof import('../sealed/unseal.js'), typeof import('../kms/registry.js')]>
+  | Promise<
+      [
+        typeof import('../sealed/unseal.js'),
+        typeof import('../kms/registry.js'),
+        typeof import('./verified-memo.js'),
+      ]
+    >
   | undefined;
 const loadUnsealModules = () => {
-  unsealModules ??= Promise.all([import('../sealed/unseal.js'), import('../kms/registry.js')]);
+  unsealModules ??= Promise.all([
+    import('../sealed/unseal.js'),
+    import('../kms/registry.js'),
+    import('./verified-memo.js'),
+  ]);
   return unsealModules;
 };
 
@@ -41,6 +52,7 @@ const ASCII_WS = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
 
 export class ConfidentialDataHub implements Unsealer {
   private readonly keys: CachingKeyResolver;
+  private verified: VerifiedSecretMemo | undefined;
 
   constructor(
     private readonly config: CdhConfig,
@@ -68,9 +80,12 @@ export class ConfidentialDataHub implements Unsealer {
     }
     const skip = this.skipVerification();
     if (skip) this.log.warn('unsealing WITHOUT signature verification (skip_sealed_secret_verification)');
-    const [{ openSealedSecret, revealPayload }, { createProvider, loadProviders }] =
+    const [{ openSealedSecret, revealPayload }, { createProvider, loadProviders }, memo] =
       await loadUnsealModules();
-    const payload = await openSealedSecret(text, { keys: this.keys, skipVerification: skip });
+    this.verified ??= new memo.VerifiedSecretMemo();
+    const payload = skip
+      ? await openSealedSecret(text, { keys: this.keys, skipVerification: true })
+      : await this.verified.open(text, this.keys);
     // A verified payload names its provider: load that one's module only (a no-op after the first).
     if (typeof payload.provider === 'string') await loadProviders([payload.provider]);
     return revealPayload(payload, (name, settings) =>

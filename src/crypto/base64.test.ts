@@ -47,3 +47,34 @@ test('property: encode/decode round trip, and decoders only throw CryptoError', 
     }),
   );
 });
+
+test('errors name the offset of the first bad symbol', () => {
+  assert.throws(() => decodeB64U('QUJD+A', 'JWS header'), /JWS header: invalid character at offset 4/);
+  assert.throws(() => decodeStd('QUJDé===', 'iv'), /iv: bad padding|iv: invalid character at offset 4/);
+  assert.throws(() => decodeStd('QU\nD', 'iv'), /iv: invalid character at offset 2/);
+});
+
+test('property: near-alphabet strings decode only when canonical, and to the bytes Buffer reads', () => {
+  const chars = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= \n'];
+  const near = fc.array(fc.constantFrom(...chars), { maxLength: 24 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(near, (s) => {
+      for (const [f, enc, encode] of [
+        [decodeB64U, 'base64url', encodeB64U],
+        [decodeStd, 'base64', encodeStd],
+      ] as const) {
+        let out: Buffer | undefined;
+        try {
+          out = f(s);
+        } catch (e) {
+          assert.ok(e instanceof CryptoError && e.code === 'BASE64_INVALID', String(e));
+        }
+        if (out) {
+          assert.equal(encode(out), s);
+          assert.deepEqual(out, Buffer.from(s, enc));
+        }
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});

@@ -17,37 +17,43 @@ function table(alphabet: string): Int8Array {
 const STD_TABLE = table(STD);
 const URL_TABLE = table(URL);
 
-function decodeSymbols(s: string, t: Int8Array, what: string): Buffer {
+const STD_SYMBOLS = /^[A-Za-z0-9+/]*$/;
+const URL_SYMBOLS = /^[A-Za-z0-9_-]*$/;
+
+function invalidAt(s: string, t: Int8Array, what: string): CryptoError {
+  let i = 0;
+  while (i < s.length && s.charCodeAt(i) < 128 && t[s.charCodeAt(i)] >= 0) i++;
+  return new CryptoError('BASE64_INVALID', `${what}: invalid character at offset ${i}`);
+}
+
+/*
+ * The alphabet is checked with a regular expression and the bytes decoded by Buffer (both native):
+ * a JS loop over the symbols cost ~35 µs per JWE under the CDH's interpreter-only V8 (bin/cdh). The
+ * regexp rules out everything Buffer would tolerate (padding, whitespace, the other alphabet), and the
+ * tail check below rules out non-canonical encodings, so the result is exactly the strict decoding.
+ */
+function decodeSymbols(
+  s: string,
+  t: Int8Array,
+  symbols: RegExp,
+  encoding: BufferEncoding,
+  what: string,
+): Buffer {
   const rem = s.length % 4;
   if (rem === 1) throw new CryptoError('BASE64_INVALID', `${what}: invalid length ${s.length}`);
-  const out = Buffer.allocUnsafe(Math.floor((s.length * 3) / 4));
-  let acc = 0;
-  let bits = 0;
-  let o = 0;
-  let last = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const v = c < 128 ? t[c] : -1;
-    if (v < 0) throw new CryptoError('BASE64_INVALID', `${what}: invalid character at offset ${i}`);
-    last = v;
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
-  }
+  if (!symbols.test(s)) throw invalidAt(s, t, what);
   // Canonical tail: the bits of the last symbol that fall outside the decoded bytes must be zero.
-  if (rem === 2 && (last & 0x0f) !== 0)
-    throw new CryptoError('BASE64_INVALID', `${what}: non-canonical tail`);
-  if (rem === 3 && (last & 0x03) !== 0)
-    throw new CryptoError('BASE64_INVALID', `${what}: non-canonical tail`);
-  return out.subarray(0, o);
+  if (rem !== 0) {
+    const last = t[s.charCodeAt(s.length - 1)];
+    if ((rem === 2 && (last & 0x0f) !== 0) || (rem === 3 && (last & 0x03) !== 0))
+      throw new CryptoError('BASE64_INVALID', `${what}: non-canonical tail`);
+  }
+  return Buffer.from(s, encoding);
 }
 
 /** Strict base64url without padding (JWS segments, JWK members). */
 export function decodeB64U(s: string, what = 'base64url'): Buffer {
-  return decodeSymbols(s, URL_TABLE, what);
+  return decodeSymbols(s, URL_TABLE, URL_SYMBOLS, 'base64url', what);
 }
 
 /** Strict standard base64 with mandatory padding (envelope fields, offline-fs values). */
@@ -59,7 +65,7 @@ export function decodeStd(s: string, what = 'base64'): Buffer {
   if (body.length % 4 === 1 || (body.length !== s.length && body.length % 4 === 0)) {
     throw new CryptoError('BASE64_INVALID', `${what}: bad padding`);
   }
-  return decodeSymbols(body, STD_TABLE, what);
+  return decodeSymbols(body, STD_TABLE, STD_SYMBOLS, 'base64', what);
 }
 
 export function encodeB64U(b: Uint8Array): string {

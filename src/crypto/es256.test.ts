@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { vector } from '../../test/helpers/paths.js';
 import { decodeB64U, encodeB64U } from './base64.js';
-import { publicPointFromScalar, signEs256, verifyEs256 } from './es256.js';
+import { publicPointFromScalar, verifyEs256 } from './es256.js';
+import { signEs256 } from './es256-sign.js';
 
 const v = JSON.parse(readFileSync(vector('ecdsa-rfc6979.json'), 'utf8'));
 const d = Buffer.from(v.private_key_hex, 'hex');

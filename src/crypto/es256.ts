@@ -1,29 +1,22 @@
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { p256 } from '@noble/curves/nist.js';
+import { createECDH, createPublicKey, ECDH, verify as nodeVerify } from 'node:crypto';
 import { Lru } from '../common/lru.js';
 import { CryptoError } from './errors.js';
 
 /*
- * ES256 as upstream's RustCrypto signer does it (sealed-secret.md §3.3): deterministic RFC 6979
- * nonces with SHA-256, raw 64-byte r‖s, and **no** low-S normalization, so our signatures are
- * byte-identical to the Rust `secret` tool's. Verification accepts high-S signatures.
+ * ES256 verification and P-256 point helpers, all on OpenSSL (node:crypto). Verification accepts
+ * high-S signatures, as upstream does. Signing (RFC 6979, @noble/curves) lives in es256-sign.ts so
+ * that code which only verifies (the in-guest CDH) never loads the curve library: ~4 MB of resident
+ * memory in a daemon whose budget is 60 MB (issue 4).
  */
 
 const N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
 
-/** RFC 6979 ES256 over `message` (hashed with SHA-256 here) with a 32-byte private scalar. */
-export function signEs256(privateScalar: Uint8Array, message: Uint8Array): Uint8Array {
-  try {
-    return p256.sign(message, privateScalar, { prehash: true, lowS: false });
-  } catch (e) {
-    throw new CryptoError('KEY_INVALID', 'ES256 signing key is not a valid P-256 scalar', { cause: e });
-  }
-}
-
-/** Uncompressed SEC1 public point for a private scalar. */
+/** Uncompressed SEC1 public point for a private scalar (which must lie in [1, n-1]). */
 export function publicPointFromScalar(privateScalar: Uint8Array): Uint8Array {
   try {
-    return p256.getPublicKey(privateScalar, false);
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(privateScalar);
+    return ecdh.getPublicKey();
   } catch (e) {
     throw new CryptoError('KEY_INVALID', 'ES256 signing key is not a valid P-256 scalar', { cause: e });
   }
@@ -67,11 +60,12 @@ function publicKeyObject(point: Uint8Array): ReturnType<typeof createPublicKey> 
   return key;
 }
 
-/** True when (x, y) is a point on P-256 (32-byte big-endian coordinates). */
+/** True when (x, y) is a point on P-256 (32-byte big-endian coordinates, each below the field prime). */
 export function isOnCurve(x: Uint8Array, y: Uint8Array): boolean {
   if (x.length !== 32 || y.length !== 32) return false;
   try {
-    p256.Point.fromBytes(Buffer.concat([Buffer.from([4]), x, y])).assertValidity();
+    // OpenSSL's point decoding rejects coordinates >= p and points off the curve.
+    ECDH.convertKey(Buffer.concat([Buffer.from([4]), x, y]), 'prime256v1');
     return true;
   } catch {
     return false;

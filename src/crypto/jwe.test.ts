@@ -110,3 +110,39 @@ test('TEE key validation: members, curves, coordinate lengths, off-curve points,
     isCode('KEY_INVALID'),
   );
 });
+
+test('epk checks: off-curve and wrong-length points are refused before any key agreement', () => {
+  const key = createPrivateKey(V.tee_private_pkcs8_pem);
+  const withEpk = (epk: Record<string, unknown>) => {
+    const h = JSON.parse(Buffer.from(V.response_body.protected, 'base64url').toString());
+    const protectedB64 = Buffer.from(JSON.stringify({ ...h, epk: { ...h.epk, ...epk } })).toString(
+      'base64url',
+    );
+    return { ...V.response_body, protected: protectedB64 };
+  };
+  const notAPoint = (e: unknown) =>
+    isCode('DECRYPT_FAILED')(e) && /epk is not a valid EC point/.test(String(e));
+  assert.throws(
+    () => decryptResourceResponse(withEpk({ y: Buffer.alloc(32, 1).toString('base64url') }), key),
+    notAPoint,
+  );
+  assert.throws(() => decryptResourceResponse(withEpk({ x: 'AAAA' }), key), notAPoint);
+  assert.throws(() => decryptResourceResponse(withEpk({ x: 42 }), key), notAPoint);
+  assert.throws(() => decryptResourceResponse(withEpk({ crv: 'P-521' }), key), isCode('DECRYPT_FAILED'));
+  // The key's agreement context is reused across messages, and a failure leaves it usable.
+  for (let i = 0; i < 3; i++)
+    assert.equal(decryptResourceResponse(V.response_body, key).toString(), V.plaintext_utf8);
+});
+
+test('ECDH-ES round trips on P-256 and P-521 with several keys in turn', () => {
+  const keys = ['P-256', 'P-521', 'P-256'].map((c) => generateKeyPairSync('ec', { namedCurve: c }));
+  for (let round = 0; round < 2; round++) {
+    for (const [i, { publicKey, privateKey }] of keys.entries()) {
+      const pub = { ...publicKey.export({ format: 'jwk' }), alg: 'ECDH-ES+A256KW' };
+      const body = encryptResourceResponse(pub, Buffer.from(`secret ${i}`));
+      assert.equal(decryptResourceResponse(body, privateKey).toString(), `secret ${i}`);
+      const other = keys[(i + 1) % keys.length].privateKey;
+      assert.throws(() => decryptResourceResponse(body, other), isCode('DECRYPT_FAILED'));
+    }
+  }
+});

@@ -6,7 +6,6 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  diffieHellman,
   type ECDH,
   type JsonWebKey,
   KeyObject,
@@ -335,6 +334,38 @@ function toPrivateKey(k: KeyObject | JsonWebKey): KeyObject {
   }
 }
 
+const UNCOMPRESSED = Buffer.from([0x04]);
+
+interface EcAgreement {
+  crv: EcCurve;
+  size: number;
+  ecdh: ECDH;
+}
+
+/*
+ * One ECDH context per TEE private key, kept as long as the key lives. Importing the sender's epk as
+ * a KeyObject and calling diffieHellman() costs two extra scalar multiplications per message (OpenSSL
+ * re-checks the imported point's order and validates the peer again at derive time); a context holding
+ * our scalar decodes the raw point with its on-curve check and derives once: about half the CPU of
+ * every resource fetch (bench/cdh.bench.ts). P-256 and P-521 have cofactor 1, so the on-curve check is
+ * the whole public-key validation.
+ */
+const agreements = new WeakMap<KeyObject, EcAgreement>();
+function ecdhFor(key: KeyObject): EcAgreement {
+  let a = agreements.get(key);
+  if (!a) {
+    const jwk = key.export({ format: 'jwk' });
+    const crv = jwk.crv as EcCurve;
+    const curve = CURVES[crv];
+    if (!curve || !jwk.d) fail('UNSUPPORTED_ALGORITHM', `JWE: TEE key curve ${jwk.crv} is not supported`);
+    const ecdh = createECDH(curve.openssl);
+    ecdh.setPrivateKey(decodeB64U(jwk.d, 'TEE key d'));
+    a = { crv, size: curve.size, ecdh };
+    agreements.set(key, a);
+  }
+  return a;
+}
+
 function decryptFailed(what: string, cause?: unknown): CryptoError {
   return new CryptoError('DECRYPT_FAILED', `JWE: ${what}`, cause ? { cause } : undefined);
 }
@@ -408,24 +439,23 @@ export function decryptResourceResponse(body: unknown, teePrivateKey: KeyObject 
   let cek: Buffer;
   if (alg === 'ECDH-ES+A256KW') {
     if (key.asymmetricKeyType !== 'ec') fail('KEY_INVALID', 'JWE: ECDH-ES+A256KW needs an EC TEE key');
-    const jwk = key.export({ format: 'jwk' });
+    const agreement = ecdhFor(key);
+    const { crv, size } = agreement;
     const epk = header.epk as Record<string, unknown> | undefined;
     if (!epk || typeof epk !== 'object') fail('JSON_INVALID', 'JWE: protected header has no epk');
-    if (epk.kty !== 'EC' || epk.crv !== jwk.crv) {
-      throw decryptFailed(`epk curve ${JSON.stringify(epk.crv)} does not match the TEE key curve ${jwk.crv}`);
+    if (epk.kty !== 'EC' || epk.crv !== crv) {
+      throw decryptFailed(`epk curve ${JSON.stringify(epk.crv)} does not match the TEE key curve ${crv}`);
     }
-    const size = CURVES[jwk.crv as EcCurve]?.size;
-    if (!size) fail('UNSUPPORTED_ALGORITHM', `JWE: TEE key curve ${jwk.crv} is not supported`);
-    let peer: KeyObject;
+    let z: Buffer;
     try {
-      peer = createPublicKey({
-        key: { kty: 'EC', crv: jwk.crv, x: epk.x as string, y: epk.y as string },
-        format: 'jwk',
-      });
+      const x = decodeB64U(typeof epk.x === 'string' ? epk.x : '', 'epk x');
+      const y = decodeB64U(typeof epk.y === 'string' ? epk.y : '', 'epk y');
+      if (x.length !== size || y.length !== size) throw new Error(`coordinates must be ${size} bytes`);
+      // OpenSSL decodes the point with an on-curve check, so invalid-curve points are rejected here.
+      z = agreement.ecdh.computeSecret(Buffer.concat([UNCOMPRESSED, x, y]));
     } catch (e) {
       throw decryptFailed('epk is not a valid EC point', e);
     }
-    const z = diffieHellman({ privateKey: key, publicKey: peer });
     cek = aesKeyUnwrap(concatKdf(pad(z, size)), encryptedKey);
   } else if (alg === 'RSA-OAEP-256' || alg === 'RSA1_5') {
     if (key.asymmetricKeyType !== 'rsa') fail('KEY_INVALID', `JWE: ${alg} needs an RSA TEE key`);

@@ -1,16 +1,16 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, rootCertificates } from 'node:tls';
-import { urlToHttpOptions } from 'node:url';
 import { checkRoots, normalizeBaseUrl } from './endpoint.js';
 import { KbsClientError } from './errors.js';
+import { ConnectionError, ConnectionPool } from './http1/connections.js';
+import { Http1ParseError } from './http1/response-parser.js';
 
 /*
  * The one HTTP(S) client every KBS call goes through (kbs-protocol.md §12, cdh.md §7.3): base URL
  * with any trailing `/` trimmed, 60 s timeout, upstream's User-Agent, an optional extra trusted root
- * (upstream `KBS_CERT`). Built on node:http rather than fetch so that an extra CA can be trusted
- * without a global dispatcher, redirects are never followed (a redirect could carry a Bearer token
- * elsewhere), and response bodies are capped.
+ * (upstream `KBS_CERT`). Speaks HTTP/1.1 over its own keep-alive connections (http1/): an extra CA
+ * is trusted without a global dispatcher, redirects are never followed (a redirect could carry a
+ * Bearer token elsewhere), and response bodies are capped while they arrive.
  */
 
 export const KBS_PREFIX = '/kbs/v0';
@@ -59,13 +59,30 @@ function networkError(base: URL, e: unknown): KbsClientError {
   return new KbsClientError('KBS_UNREACHABLE', `cannot reach the KBS at ${where} (${what})`, { cause: e });
 }
 
+/** Header field names and values we are willing to put on the wire (no CR/LF, no controls). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+function headerLines(headers: Record<string, string>): string {
+  let out = '';
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name) || BAD_VALUE.test(value))
+      throw new KbsClientError(
+        'INVALID_ARGUMENT',
+        `request header ${JSON.stringify(name)} has an invalid name or value`,
+      );
+    out += `${name}: ${value}\r\n`;
+  }
+  return out;
+}
+
 export class KbsHttp {
   readonly baseUrl: URL;
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
   private readonly userAgent: string;
-  private readonly agent: HttpAgent | HttpsAgent;
+  private readonly pool: ConnectionPool;
 
   constructor(options: KbsHttpOptions) {
     this.baseUrl = normalizeBaseUrl(options.url);
@@ -80,19 +97,18 @@ export class KbsHttp {
           ? [options.extraRootCertsPem]
           : [...options.extraRootCertsPem];
     checkRoots(extra);
-    if (this.baseUrl.protocol === 'https:') {
-      // An explicit `ca` replaces Node's defaults, so the system roots are listed too. The secure
-      // context is built once: passed as `ca`, Node would re-serialize ~150 roots into the agent's
-      // connection key on every request (~0.6 ms CPU and ~600 KB of garbage per call).
-      this.agent = new HttpsAgent({
-        keepAlive: true,
-        secureContext: extra.length
+    const u = this.baseUrl;
+    this.pool = new ConnectionPool({
+      protocol: u.protocol === 'https:' ? 'https:' : 'http:',
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+      // An explicit CA list replaces Node's defaults, so the system roots are listed too; the context
+      // is built once (rebuilding it per connection re-parses ~150 roots).
+      secureContext:
+        u.protocol === 'https:' && extra.length
           ? createSecureContext({ ca: [...rootCertificates, ...extra] })
           : undefined,
-      });
-    } else {
-      this.agent = new HttpAgent({ keepAlive: true });
-    }
+    });
   }
 
   /** Base URL plus the KBS prefix and `path` (which must start with `/`). */
@@ -111,61 +127,44 @@ export class KbsHttp {
   async request(req: KbsRequest): Promise<KbsResponse> {
     const target = this.url(req.path);
     const body = req.body === undefined ? undefined : Buffer.from(req.body);
-    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: '*/*', ...req.headers };
+    const headers: Record<string, string> = {
+      host: this.baseUrl.host,
+      'user-agent': this.userAgent,
+      accept: '*/*',
+      ...req.headers,
+    };
     if (body) headers['content-length'] = String(body.length);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<KbsResponse>((resolve, reject) => {
-      let settled = false;
-      const done = (err: KbsClientError | undefined, res?: KbsResponse) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) reject(err);
-        else resolve(res!);
-      };
-      const r = send(
-        { ...urlToHttpOptions(target), method: req.method, headers, agent: this.agent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > this.maxResponseBytes) {
-              res.destroy();
-              done(
-                new KbsClientError(
-                  'RESPONSE_INVALID',
-                  `KBS response to ${req.method} ${target.pathname} exceeds ${this.maxResponseBytes} bytes`,
-                ),
-              );
-              return;
-            }
-            chunks.push(c);
-          });
-          res.on('end', () =>
-            done(undefined, {
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(chunks),
-            }),
-          );
-          res.on('error', (e) => done(networkError(this.baseUrl, e)));
-          res.on('aborted', () => done(networkError(this.baseUrl, new Error('response aborted'))));
-        },
-      );
-      const timer = setTimeout(() => {
-        const e = Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' });
-        r.destroy(e);
-        done(networkError(this.baseUrl, e));
-      }, this.timeoutMs);
-      r.on('error', (e) => done(networkError(this.baseUrl, e)));
-      r.end(body);
-    });
+    const head = `${req.method} ${target.pathname}${target.search} HTTP/1.1\r\n${headerLines(headers)}\r\n`;
+    try {
+      const res = await this.pool.send({
+        head,
+        body,
+        maxBodyBytes: this.maxResponseBytes,
+        deadline: performance.now() + this.timeoutMs,
+      });
+      return { status: res.status, headers: res.headers, body: res.body };
+    } catch (e) {
+      if (e instanceof Http1ParseError && e.kind === 'too-large' && /body/.test(e.message))
+        throw new KbsClientError(
+          'RESPONSE_INVALID',
+          `KBS response to ${req.method} ${target.pathname} exceeds ${this.maxResponseBytes} bytes`,
+        );
+      if (e instanceof Http1ParseError && e.kind !== 'incomplete')
+        throw new KbsClientError('RESPONSE_INVALID', `KBS at ${this.baseUrl.origin}: ${e.message}`, {
+          cause: e,
+        });
+      if (e instanceof ConnectionError && e.code === 'ETIMEDOUT')
+        throw networkError(
+          this.baseUrl,
+          Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }),
+        );
+      throw networkError(this.baseUrl, e);
+    }
   }
 
-  /** Closes idle keep-alive connections. */
+  /** Closes every connection. */
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
   }
 }
 

@@ -4,14 +4,14 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { vector } from '../../test/helpers/paths.js';
 import { decodeB64U, encodeB64U } from '../crypto/base64.js';
-import { signEs256 } from '../crypto/es256.js';
+import { signEs256 } from '../crypto/es256-sign.js';
 import { parseP256PrivateJwk } from '../crypto/jwk.js';
 import { SealedSecretError } from './errors.js';
 import { parsePayload, serializePayload } from './payload.js';
+import { sealPayload } from './seal.js';
 import {
   parseSealedSecret,
   parseSealedSecretUnverified,
-  sealPayload,
   type VerificationKeyResolver,
   verifySealedSecret,
 } from './sealed-secret.js';

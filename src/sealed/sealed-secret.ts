@@ -1,10 +1,10 @@
-import { decodeB64U, decodeStd, encodeB64U } from '../crypto/base64.js';
+import { decodeB64U, decodeStd } from '../crypto/base64.js';
 import { CryptoError } from '../crypto/errors.js';
-import { signEs256, verifyEs256 } from '../crypto/es256.js';
-import { type P256PrivateKey, parseP256PublicJwk } from '../crypto/jwk.js';
+import { verifyEs256 } from '../crypto/es256.js';
+import { parseP256PublicJwk } from '../crypto/jwk.js';
 import { SealedSecretError } from './errors.js';
-import { buildHeader, type ProtectedHeader, parseHeader } from './header.js';
-import { parsePayload, type SecretPayload, serializePayload } from './payload.js';
+import { type ProtectedHeader, parseHeader } from './header.js';
+import { parsePayload, type SecretPayload } from './payload.js';
 
 /*
  * The signed sealed-secret string `sealed.<header>.<payload>.<signature>` (sealed-secret.md §3).
@@ -127,12 +127,4 @@ export function parseSealedSecretUnverified(input: string | Uint8Array): SecretP
     }
   }
   return parsePayload(body);
-}
-
-/** Signs a payload (§3.5): deterministic, byte-identical to the upstream Rust sealer. */
-export function sealPayload(payload: SecretPayload, signingKey: P256PrivateKey, kid: string): string {
-  const h = encodeB64U(Buffer.from(buildHeader(kid), 'utf8'));
-  const p = encodeB64U(Buffer.from(serializePayload(payload), 'utf8'));
-  const sig = signEs256(signingKey.d, Buffer.from(`${h}.${p}`, 'ascii'));
-  return `${SEALED_PREFIX}${h}.${p}.${encodeB64U(sig)}`;
 }

@@ -3,7 +3,7 @@ import type { P256PrivateKey } from '../../crypto/jwk.js';
 import type { JsonObject } from '../../kms/provider.js';
 import { sealEnvelope } from '../../sealed/envelope.js';
 import { type SecretPayload, SUPPORTED_VERSION } from '../../sealed/payload.js';
-import { sealPayload } from '../../sealed/sealed-secret.js';
+import { sealPayload } from '../../sealed/seal.js';
 import type { EnvelopeSealCommand } from '../envelope/types.js';
 import { renderManifest, secretManifest, validateSecretNames } from '../k8s-manifest.js';
 import { UsageError } from '../run.js';

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decryptResourceResponse } from '../../crypto/jwe.js';
+import { AuditError } from '../audit/errors.js';
+import { MemoryAuditLog } from '../audit/memory.js';
+import type { AuditEntry, AuditRecord } from '../audit/types.js';
+import { MemorySessionStore, MemoryStorage } from '../storage/memory.js';
 import { b64u, sampleAttest, startTestKbs, teeKeyPair } from '../testing/harness.js';
 
 /*
@@ -54,3 +58,66 @@ for (const cacheSize of [4096, 0]) {
     }
   });
 }
+
+/** A memory audit log whose appends wait for `release()` (or fail while `failing`). */
+class GatedAuditLog extends MemoryAuditLog {
+  failing = false;
+  #gate: Promise<void> = Promise.resolve();
+  #open: () => void = () => {};
+  hold(): void {
+    this.#gate = new Promise((r) => {
+      this.#open = r;
+    });
+  }
+  release(): void {
+    this.#open();
+  }
+  override async appendMany(entries: AuditEntry[]): Promise<AuditRecord[]> {
+    await this.#gate;
+    if (this.failing) throw new AuditError('AUDIT_UNAVAILABLE', 'disk full');
+    return super.appendMany(entries);
+  }
+}
+
+test('a release waits for its durable audit record, and is refused when it cannot be written', async () => {
+  const audit = new GatedAuditLog();
+  const kbs = await startTestKbs({
+    start: { storage: { storage: new MemoryStorage(), sessions: new MemorySessionStore(), audit } },
+  });
+  try {
+    const policy = b64u('data.plugin == "resource"');
+    assert.equal((await kbs.request('POST', '/kbs/v0/resource-policy', { body: { policy } })).status, 200);
+    assert.equal(
+      (await kbs.request('POST', `/kbs/v0/resource${PATH.slice(16)}`, { body: 'top secret' })).status,
+      200,
+    );
+    const tee = teeKeyPair();
+    const { token } = await sampleAttest(kbs, tee.jwk);
+    const get = () => kbs.request('GET', PATH, { headers: { authorization: `Bearer ${token}` } });
+
+    audit.hold();
+    let answered = false;
+    const pending = get().then((r) => {
+      answered = true;
+      return r;
+    });
+    // The JWE is long done by now; the secret still waits for its record.
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(answered, false, 'no answer before the audit record is written');
+    audit.release();
+    const ok = await pending;
+    assert.equal(ok.status, 200);
+    assert.equal(decryptResourceResponse(ok.text(), tee.privateKey).toString(), 'top secret');
+    const last = (await audit.list()).at(-1);
+    assert.equal(last?.decision, 'allow');
+    assert.equal(last?.path, 'default/key/1');
+
+    audit.failing = true;
+    const refused = await get();
+    assert.equal(refused.status, 401);
+    assert.match(refused.text(), /PluginInternalError/);
+    assert.doesNotMatch(refused.text(), /ciphertext/);
+  } finally {
+    await kbs.stop();
+  }
+});

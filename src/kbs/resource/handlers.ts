@@ -141,12 +141,13 @@ export async function handleResourceGet(deps: KbsDeps, ctx: RequestCtx): Promise
   }
   if (!secret) return deny(errors.pluginInternal('resource not found'), policy.digest);
 
-  let body: string;
-  try {
-    body = await deps.jwe.encrypt(token.teeKey, secret);
-  } catch (e) {
-    return deny(errors.jwe((e as Error).message, e), policy.digest);
-  }
+  // The release is recorded (durably) before the secret leaves, and the JWE is computed meanwhile: the
+  // append blocks for an fsync, the encryption runs on a worker, so one waits for the other instead
+  // of adding up. A JWE failure after the allow record is recorded as a deny that follows it.
+  const encrypted = deps.jwe.encrypt(token.teeKey, secret).then(
+    (body) => ({ body }),
+    (e: unknown) => ({ error: e as Error }),
+  );
   try {
     await auditStrict(deps, {
       kind: 'resource',
@@ -162,6 +163,9 @@ export async function handleResourceGet(deps: KbsDeps, ctx: RequestCtx): Promise
     deps.metrics.resources.inc({ outcome: 'PluginInternalError' });
     throw errors.pluginInternal('audit log unavailable: refusing to release without a record', e);
   }
+  const jwe = await encrypted;
+  if ('error' in jwe) return deny(errors.jwe(jwe.error.message, jwe.error), policy.digest);
+  const body = jwe.body;
   deps.metrics.resources.inc({ outcome: 'released' });
   return { status: 200, headers: { 'content-type': 'application/json' }, body };
 }

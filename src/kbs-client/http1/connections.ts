@@ -1,0 +1,207 @@
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type Http1ParseError, type ParsedResponse, ResponseParser } from './response-parser.js';
+
+/*
+ * Keep-alive HTTP/1.1 connections to one origin, one request at a time per connection.
+ *
+ * Why not node:http: under the CDH's interpreter-only V8 (bin/cdh runs with --no-opt to stay within
+ * its memory budget) node:http's client costs ~300 µs of CPU per request against ~100 µs for the
+ * same exchange written straight to the TLS socket (bench/cdh.bench.ts, issue 4), and every warm
+ * unseal is one such request. The protocol subset is small: requests we build ourselves, and the
+ * strict response parser next door.
+ *
+ * Idle connections are kept (most recently used first) and dropped as soon as the server closes
+ * them. A request that finds its reused connection closed before a single response byte arrives (the
+ * server's idle timeout raced with us) is retried once on a new connection: the server never read it.
+ */
+
+export interface Origin {
+  protocol: 'http:' | 'https:';
+  /** Host name or IP address, without IPv6 brackets. */
+  host: string;
+  port: number;
+  /** TLS trust: a context with extra roots, or undefined for Node's default roots. */
+  secureContext?: SecureContext;
+}
+
+export interface Exchange {
+  /** Request line, header fields and the empty line, as latin1 text. */
+  head: string;
+  body?: Buffer;
+  isHead?: boolean;
+  maxBodyBytes: number;
+  /** Absolute deadline (performance.now() based) for the whole exchange. */
+  deadline: number;
+}
+
+/** A network-level failure, with the `code` of the underlying error when there is one. */
+export class ConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ConnectionError';
+  }
+}
+
+const MAX_IDLE = 8;
+
+/** The listeners that guard a parked connection, removed when it is taken again. */
+const idleHandlers = new WeakMap<Socket, () => void>();
+
+export class ConnectionPool {
+  readonly #origin: Origin;
+  readonly #idle: Socket[] = [];
+  readonly #all = new Set<Socket>();
+  #session: Buffer | undefined;
+  #closed = false;
+
+  constructor(origin: Origin) {
+    this.#origin = origin;
+  }
+
+  async send(x: Exchange): Promise<ParsedResponse> {
+    const reused = this.#idle.pop();
+    if (reused) {
+      try {
+        return await this.#exchange(reused, x, true);
+      } catch (e) {
+        if (!(e instanceof StaleConnection)) throw e;
+      }
+    }
+    return this.#exchange(this.#open(), x, false);
+  }
+
+  /** Destroys every connection, idle or busy. */
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#all) s.destroy();
+    this.#all.clear();
+    this.#idle.length = 0;
+  }
+
+  #open(): Socket {
+    if (this.#closed) throw new ConnectionError('the KBS client is closed', 'ERR_CLIENT_CLOSED');
+    const o = this.#origin;
+    let socket: Socket;
+    if (o.protocol === 'https:') {
+      const tls: TLSSocket = tlsConnect({
+        host: o.host,
+        port: o.port,
+        // SNI only for names (RFC 6066 §3); the certificate is checked against the host either way.
+        servername: isIP(o.host) ? undefined : o.host,
+        secureContext: o.secureContext,
+        session: this.#session,
+      });
+      // Resume TLS sessions on new connections, as node's https.Agent does.
+      tls.on('session', (s: Buffer) => {
+        this.#session = s;
+      });
+      socket = tls;
+    } else {
+      socket = netConnect({ host: o.host, port: o.port });
+    }
+    socket.setNoDelay(true);
+    // Each exchange (or the idle guard) handles errors with its own listener; this one only makes
+    // sure that an error arriving between those can never crash the process.
+    socket.on('error', () => {});
+    this.#all.add(socket);
+    socket.once('close', () => {
+      this.#all.delete(socket);
+      const i = this.#idle.indexOf(socket);
+      if (i >= 0) this.#idle.splice(i, 1);
+    });
+    return socket;
+  }
+
+  #park(socket: Socket): void {
+    if (this.#closed || this.#idle.length >= MAX_IDLE || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    // An idle connection must not keep the process alive, and anything it receives is unexpected.
+    socket.unref();
+    const drop = () => socket.destroy();
+    socket.on('data', drop);
+    socket.on('end', drop);
+    socket.on('error', drop);
+    idleHandlers.set(socket, drop);
+    this.#idle.push(socket);
+  }
+
+  #exchange(socket: Socket, x: Exchange, reused: boolean): Promise<ParsedResponse> {
+    if (reused) {
+      const drop = idleHandlers.get(socket);
+      if (drop) {
+        socket.off('data', drop);
+        socket.off('end', drop);
+        socket.off('error', drop);
+        idleHandlers.delete(socket);
+      }
+      socket.ref();
+    }
+    const parser = new ResponseParser({ maxBodyBytes: x.maxBodyBytes, head: x.isHead });
+    return new Promise<ParsedResponse>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | undefined, res?: ParsedResponse) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else {
+          if (res!.keepAlive) this.#park(socket);
+          else socket.destroy();
+          resolve(res!);
+        }
+      };
+      const failed = (e: unknown, code: string) => {
+        // Nothing came back on a reused connection: the server had closed it; it never saw the request.
+        if (reused && parser.received === 0) finish(new StaleConnection());
+        else
+          finish(
+            e instanceof ConnectionError ? e : new ConnectionError((e as Error).message, code, { cause: e }),
+          );
+      };
+      const onData = (chunk: Buffer) => {
+        let res: ParsedResponse | undefined;
+        try {
+          res = parser.push(chunk);
+        } catch (e) {
+          finish(e as Http1ParseError);
+          return;
+        }
+        if (res) finish(undefined, res);
+      };
+      const onEnd = () => {
+        try {
+          finish(undefined, { ...parser.end(), keepAlive: false });
+        } catch (e) {
+          failed(e, 'ECONNRESET');
+        }
+      };
+      const onError = (e: Error) => failed(e, (e as NodeJS.ErrnoException).code ?? 'ECONNRESET');
+      const onClose = () => failed(new Error('connection closed'), 'ECONNRESET');
+      const timer = setTimeout(
+        () => finish(new ConnectionError('no answer in time', 'ETIMEDOUT')),
+        Math.max(0, x.deadline - performance.now()),
+      );
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      if (x.body && x.body.length > 0) socket.write(Buffer.concat([Buffer.from(x.head, 'latin1'), x.body]));
+      else socket.write(x.head, 'latin1');
+    });
+  }
+}
+
+class StaleConnection extends Error {}
