@@ -76,12 +76,18 @@ test('failures are not remembered and a one-byte change is a different string', 
   assert.equal(memo.size, 1);
 });
 
-test('the memo is bounded', async () => {
+test('the memo is bounded in entries and in string length', async () => {
   const keys = rotatingKeys(keyText);
-  const memo = new VerifiedSecretMemo(2);
+  const memo = new VerifiedSecretMemo(2, 600);
   const k = parseP256PrivateJwk(keyText);
   for (const name of ['a', 'b', 'c']) {
     await memo.open(sealPayload({ ...payload, name: `kbs:///default/x/${name}` }, k, 'k'), keys.resolver);
   }
   assert.equal(memo.size, 2);
+  const small = new VerifiedSecretMemo(8, 600);
+  const long = sealPayload({ ...payload, annotations: { pad: 'x'.repeat(600) } }, k, 'k');
+  const first = await small.open(long, keys.resolver);
+  assert.deepEqual(first, { ...payload, annotations: { pad: 'x'.repeat(600) } });
+  assert.notEqual(await small.open(long, keys.resolver), first, 'verified again, not remembered');
+  assert.equal(small.size, 0);
 });

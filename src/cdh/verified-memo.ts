@@ -1,6 +1,11 @@
 import { Lru } from '../common/lru.js';
 import type { SecretPayload } from '../sealed/payload.js';
-import { parseSealedSecret, type VerificationKeyResolver, verifyParsed } from '../sealed/sealed-secret.js';
+import {
+  parseSealedSecret,
+  type VerificationKeyResolver,
+  verifyParsed,
+  verifySealedSecret,
+} from '../sealed/sealed-secret.js';
 
 interface Verified {
   kid: string;
@@ -27,17 +32,26 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * ES256 signature and re-parsing the same JWS each time was about a third of a warm unseal's CPU in
  * the daemon. A hit still resolves the kid (a cached lookup, bounded by the kid cache's TTL) and is
  * used only while the kid still names the very key the string verified under; a rotated key means a
- * full verification again. Holds signed, public data only (never a plaintext) and only successes;
- * bounded, so attacker-chosen strings cannot grow it.
+ * full verification again. Holds signed, public data only (never a plaintext) and only successes,
+ * within a bound on entries and on their size.
  */
 export class VerifiedSecretMemo {
   private readonly lru: Lru<Verified>;
 
-  constructor(max = 256) {
-    this.lru = new Lru(max);
+  /**
+   * At most `maxEntries` strings of at most `maxTextLength` characters each: a few hundred KiB in
+   * all (one CDH serves one pod sandbox, whose sealed secrets are typically a few KiB each). Longer
+   * strings are verified every time rather than held in memory.
+   */
+  constructor(
+    maxEntries = 64,
+    private readonly maxTextLength = 16 * 1024,
+  ) {
+    this.lru = new Lru(maxEntries);
   }
 
   async open(text: string, keys: VerificationKeyResolver): Promise<SecretPayload> {
+    if (text.length > this.maxTextLength) return verifySealedSecret(text, keys);
     const hit = this.lru.get(text);
     if (hit) {
       const key = await keys.resolve(hit.kid);
