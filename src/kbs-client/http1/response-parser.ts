@@ -113,15 +113,8 @@ export class ResponseParser {
     switch (this.#state) {
       case 'head':
         return this.#parseHead();
-      case 'length': {
-        if (this.#buf.length === 0) return false;
-        const n = Math.min(this.#remaining, this.#buf.length);
-        this.#addBody(this.#buf.subarray(0, n));
-        this.#buf = this.#buf.subarray(n);
-        this.#remaining -= n;
-        if (this.#remaining === 0) this.#state = 'done';
-        return true;
-      }
+      case 'length':
+        return this.#takeCounted('done');
       case 'chunk-size': {
         const line = this.#line(4096, 'chunk size line');
         if (line === undefined) return false;
@@ -131,15 +124,8 @@ export class ResponseParser {
         this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data';
         return true;
       }
-      case 'chunk-data': {
-        if (this.#buf.length === 0) return false;
-        const n = Math.min(this.#remaining, this.#buf.length);
-        this.#addBody(this.#buf.subarray(0, n));
-        this.#buf = this.#buf.subarray(n);
-        this.#remaining -= n;
-        if (this.#remaining === 0) this.#state = 'chunk-end';
-        return true;
-      }
+      case 'chunk-data':
+        return this.#takeCounted('chunk-end');
       case 'chunk-end': {
         if (this.#buf.length < 2) return false;
         if (this.#buf[0] !== 0x0d || this.#buf[1] !== 0x0a)
@@ -167,6 +153,17 @@ export class ResponseParser {
       default:
         return false;
     }
+  }
+
+  /** Moves up to `#remaining` buffered bytes into the body; at zero, goes on to `next`. */
+  #takeCounted(next: State): boolean {
+    if (this.#buf.length === 0) return false;
+    const n = Math.min(this.#remaining, this.#buf.length);
+    this.#addBody(this.#buf.subarray(0, n));
+    this.#buf = this.#buf.subarray(n);
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#state = next;
+    return true;
   }
 
   /** The next CRLF-terminated line (latin1), or undefined when it has not fully arrived. */

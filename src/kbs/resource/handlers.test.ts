@@ -5,7 +5,7 @@ import { AuditError } from '../audit/errors.js';
 import { MemoryAuditLog } from '../audit/memory.js';
 import type { AuditEntry, AuditRecord } from '../audit/types.js';
 import { MemorySessionStore, MemoryStorage } from '../storage/memory.js';
-import { b64u, sampleAttest, startTestKbs, teeKeyPair } from '../testing/harness.js';
+import { b64u, sampleAttest, startTestKbs, type TestKbs, teeKeyPair } from '../testing/harness.js';
 
 /*
  * The per-connection token memo must not change any outcome: every request on a kept connection still
@@ -13,6 +13,19 @@ import { b64u, sampleAttest, startTestKbs, teeKeyPair } from '../testing/harness
  */
 
 const PATH = '/kbs/v0/resource/default/key/1';
+
+/** Allows resource reads, stores 'top secret' at PATH and attests a fresh TEE key (sample TEE). */
+async function storeAndAttest(kbs: TestKbs) {
+  const policy = b64u('data.plugin == "resource"');
+  assert.equal((await kbs.request('POST', '/kbs/v0/resource-policy', { body: { policy } })).status, 200);
+  assert.equal(
+    (await kbs.request('POST', `/kbs/v0/resource${PATH.slice(16)}`, { body: 'top secret' })).status,
+    200,
+  );
+  const tee = teeKeyPair();
+  const { token } = await sampleAttest(kbs, tee.jwk);
+  return { tee, token };
+}
 
 for (const cacheSize of [4096, 0]) {
   test(`resource GET on one keep-alive connection (verified_token_cache_size = ${cacheSize}): expiry and changed tokens still count`, async () => {
@@ -22,14 +35,7 @@ for (const cacheSize of [4096, 0]) {
       start: { clock: () => now },
     });
     try {
-      const policy = b64u('data.plugin == "resource"');
-      assert.equal((await kbs.request('POST', '/kbs/v0/resource-policy', { body: { policy } })).status, 200);
-      assert.equal(
-        (await kbs.request('POST', `/kbs/v0/resource${PATH.slice(16)}`, { body: 'top secret' })).status,
-        200,
-      );
-      const tee = teeKeyPair();
-      const { token } = await sampleAttest(kbs, tee.jwk);
+      const { tee, token } = await storeAndAttest(kbs);
       const get = (authorization: string) => kbs.request('GET', PATH, { headers: { authorization } });
 
       for (let i = 0; i < 3; i++) {
@@ -85,14 +91,7 @@ test('a release waits for its durable audit record, and is refused when it canno
     start: { storage: { storage: new MemoryStorage(), sessions: new MemorySessionStore(), audit } },
   });
   try {
-    const policy = b64u('data.plugin == "resource"');
-    assert.equal((await kbs.request('POST', '/kbs/v0/resource-policy', { body: { policy } })).status, 200);
-    assert.equal(
-      (await kbs.request('POST', `/kbs/v0/resource${PATH.slice(16)}`, { body: 'top secret' })).status,
-      200,
-    );
-    const tee = teeKeyPair();
-    const { token } = await sampleAttest(kbs, tee.jwk);
+    const { tee, token } = await storeAndAttest(kbs);
     const get = () => kbs.request('GET', PATH, { headers: { authorization: `Bearer ${token}` } });
 
     audit.hold();
