@@ -3,12 +3,18 @@ import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import {
   createServer as createHttpServer,
+  request as httpRequest,
   type IncomingMessage,
   type Server,
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  connect as netConnect,
+  type Socket,
+} from 'node:net';
 import { after, describe, test } from 'node:test';
 import { buildCertificate } from '../kbs/init/x509.js';
 import { KbsClientError } from './errors.js';
@@ -244,5 +250,164 @@ describe('KbsHttp transport', () => {
     assert.equal(exitCode, 0);
     assert.equal(out, '200');
     assert.ok(Date.now() - started < 4000, 'exited without waiting for the server to drop the connection');
+  });
+});
+
+/**
+ * A real HTTP proxy on loopback: CONNECT tunnels (answering `connectStatus`) and absolute-form
+ * forwarding; records what it was asked and the Proxy-Authorization it saw.
+ */
+async function proxyServer(connectStatus = 200) {
+  const seen = { connects: [] as string[], forwards: [] as string[], auth: [] as (string | undefined)[] };
+  const server = createHttpServer((req, res) => {
+    seen.forwards.push(req.url ?? '');
+    seen.auth.push(req.headers['proxy-authorization']);
+    const target = new URL(req.url ?? '');
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    const out = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: req.method,
+        headers,
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    req.pipe(out);
+  });
+  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    seen.connects.push(req.url ?? '');
+    seen.auth.push(req.headers['proxy-authorization']);
+    if (connectStatus !== 200) {
+      client.end(
+        `HTTP/1.1 ${connectStatus} Nope\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n<h1>no</h1>`,
+      );
+      return;
+    }
+    const [host, port] = [
+      req.url!.slice(0, req.url!.lastIndexOf(':')),
+      req.url!.slice(req.url!.lastIndexOf(':') + 1),
+    ];
+    const upstream = netConnect({ host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(port) }, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  const port = await listen(server);
+  return { seen, url: `http://127.0.0.1:${port}`, port };
+}
+
+describe('KbsHttp through a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)', () => {
+  const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const cert = buildCertificate({
+    subjectCn: 'kbs',
+    publicKey: k.publicKey,
+    issuerKey: k.privateKey,
+    days: 1,
+    san: ['localhost'],
+  });
+  const kbsSaw: (string | undefined)[] = [];
+  const tlsKbs = createHttpsServer(
+    { cert, key: k.privateKey.export({ format: 'pem', type: 'pkcs8' }) },
+    (req, res) => {
+      kbsSaw.push(req.headers['proxy-authorization']);
+      res.end(`tunnelled ${req.url}`);
+    },
+  );
+
+  test('an HTTPS KBS is reached through a CONNECT tunnel; credentials go to the proxy only', async () => {
+    const kbsPort = await listen(tlsKbs);
+    const proxy = await proxyServer();
+    const h = new KbsHttp({
+      url: `https://localhost:${kbsPort}`,
+      extraRootCertsPem: cert,
+      proxyEnv: { HTTPS_PROXY: `http://op%40corp:s3cret@127.0.0.1:${proxy.port}` },
+    });
+    assert.equal((await get(h)).body.toString(), 'tunnelled /kbs/v0/resource/a/b/c');
+    assert.equal((await get(h)).body.toString(), 'tunnelled /kbs/v0/resource/a/b/c');
+    assert.deepEqual(proxy.seen.connects, [`localhost:${kbsPort}`], 'one tunnel, kept alive');
+    assert.deepEqual(proxy.seen.auth, [`Basic ${Buffer.from('op@corp:s3cret').toString('base64')}`]);
+    assert.deepEqual(kbsSaw, [undefined, undefined], 'the KBS never sees the proxy credentials');
+    h.close();
+
+    // NO_PROXY exempts the KBS: straight there, the proxy is not contacted.
+    const direct = new KbsHttp({
+      url: `https://localhost:${kbsPort}`,
+      extraRootCertsPem: cert,
+      proxyEnv: { HTTPS_PROXY: proxy.url, NO_PROXY: 'example.org,localhost' },
+    });
+    assert.equal((await get(direct)).status, 200);
+    assert.equal(proxy.seen.connects.length, 1);
+    direct.close();
+  });
+
+  test('a plain-HTTP KBS goes through the proxy in absolute form', async () => {
+    const kbs = await httpServer((req, res) =>
+      res.end(`forwarded ${req.url} auth=${req.headers['proxy-authorization']}`),
+    );
+    const proxy = await proxyServer();
+    const h = new KbsHttp({ url: kbs.url, proxyEnv: { HTTP_PROXY: `http://u:p@127.0.0.1:${proxy.port}` } });
+    assert.equal((await get(h)).body.toString(), 'forwarded /kbs/v0/resource/a/b/c auth=undefined');
+    assert.deepEqual(proxy.seen.forwards, [`${kbs.url}/kbs/v0/resource/a/b/c`]);
+    assert.deepEqual(proxy.seen.auth, [`Basic ${Buffer.from('u:p').toString('base64')}`]);
+    h.close();
+  });
+
+  test('proxy failures say it was the proxy, without its credentials', async () => {
+    const refusing = await proxyServer(407);
+    const h = new KbsHttp({
+      url: 'https://localhost:9',
+      proxyEnv: { HTTPS_PROXY: `http://u:hunter2@127.0.0.1:${refusing.port}` },
+    });
+    await assert.rejects(get(h), (e) => {
+      assert.ok(
+        code(
+          'KBS_UNREACHABLE',
+          /through the proxy http:\/\/127\.0\.0\.1:\d+: CONNECT localhost:9 refused with status 407/,
+        )(e),
+        String(e),
+      );
+      assert.doesNotMatch(String(e), /hunter2|u:/);
+      return true;
+    });
+    h.close();
+
+    const closed = createNetServer();
+    const closedPort = await listen(closed);
+    closed.close();
+    const down = new KbsHttp({
+      url: 'https://localhost:9',
+      proxyEnv: { HTTPS_PROXY: `http://127.0.0.1:${closedPort}` },
+    });
+    await assert.rejects(get(down), code('KBS_UNREACHABLE', /through the proxy .*ECONNREFUSED/));
+    down.close();
+    const downHttp = new KbsHttp({
+      url: 'http://kbs.invalid:8080',
+      proxyEnv: { HTTP_PROXY: `http://127.0.0.1:${closedPort}` },
+    });
+    await assert.rejects(
+      get(downHttp),
+      code('KBS_UNREACHABLE', /through the proxy http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/),
+    );
+    downHttp.close();
+
+    const socks = new KbsHttp({
+      url: 'https://localhost:9',
+      proxyEnv: { ALL_PROXY: 'socks5://127.0.0.1:1080' },
+    });
+    await assert.rejects(
+      get(socks),
+      code('KBS_UNREACHABLE', /ALL_PROXY: proxy scheme socks5 is not supported/),
+    );
+    socks.close();
   });
 });

@@ -3,6 +3,7 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import { checkRoots, normalizeBaseUrl } from './endpoint.js';
 import { KbsClientError } from './errors.js';
 import { ConnectionError, ConnectionPool } from './http1/connections.js';
+import { ProxyConfigError, type ProxyRoute, proxyFromEnv } from './http1/proxy.js';
 import { Http1ParseError } from './http1/response-parser.js';
 
 /*
@@ -27,6 +28,11 @@ export interface KbsHttpOptions {
   timeoutMs?: number;
   userAgent?: string;
   maxResponseBytes?: number;
+  /**
+   * Where proxy settings are read from (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as
+   * upstream's client does); default `process.env`. Pass `{}` for direct connections only.
+   */
+  proxyEnv?: Record<string, string | undefined>;
 }
 
 export interface KbsResponse {
@@ -45,9 +51,27 @@ export interface KbsRequest {
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO/;
 
-function networkError(base: URL, e: unknown): KbsClientError {
+/** `forwardingProxy`: the proxy that plain-HTTP requests go through, which every failure then involves. */
+function networkError(base: URL, e: unknown, forwardingProxy?: ProxyRoute): KbsClientError {
   const code = (e as NodeJS.ErrnoException)?.code ?? '';
   const where = base.origin;
+  if (forwardingProxy) {
+    const what = code || (e instanceof Error ? e.message : String(e));
+    return new KbsClientError(
+      'KBS_UNREACHABLE',
+      `cannot reach the KBS at ${where} through the proxy ${forwardingProxy.display} (${what})`,
+      { cause: e },
+    );
+  }
+  if (e instanceof ConnectionError && e.viaProxy) {
+    return new KbsClientError(
+      'KBS_UNREACHABLE',
+      `cannot reach the KBS at ${where} through ${e.message} (${code})`,
+      {
+        cause: e,
+      },
+    );
+  }
   if (TLS_CODES.test(code)) {
     return new KbsClientError(
       'KBS_UNREACHABLE',
@@ -83,6 +107,9 @@ export class KbsHttp {
   private readonly maxResponseBytes: number;
   private readonly userAgent: string;
   private readonly pool: ConnectionPool;
+  private readonly proxy: ProxyRoute | undefined;
+  /** An unusable proxy setting: every request fails with it (the client itself still constructs). */
+  private readonly proxyError: KbsClientError | undefined;
 
   constructor(options: KbsHttpOptions) {
     this.baseUrl = normalizeBaseUrl(options.url);
@@ -98,7 +125,17 @@ export class KbsHttp {
           : [...options.extraRootCertsPem];
     checkRoots(extra);
     const u = this.baseUrl;
+    try {
+      this.proxy = proxyFromEnv(u, options.proxyEnv ?? process.env);
+    } catch (e) {
+      if (!(e instanceof ProxyConfigError)) throw e;
+      this.proxyError = new KbsClientError(
+        'KBS_UNREACHABLE',
+        `cannot reach the KBS at ${u.origin}: ${e.message}`,
+      );
+    }
     this.pool = new ConnectionPool({
+      proxy: this.proxy,
       protocol: u.protocol === 'https:' ? 'https:' : 'http:',
       host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
@@ -134,7 +171,14 @@ export class KbsHttp {
       ...req.headers,
     };
     if (body) headers['content-length'] = String(body.length);
-    const head = `${req.method} ${target.pathname}${target.search} HTTP/1.1\r\n${headerLines(headers)}\r\n`;
+    if (this.proxyError) throw this.proxyError;
+    let requestTarget = `${target.pathname}${target.search}`;
+    if (this.pool.forwarding) {
+      // A plain-HTTP KBS behind a proxy: absolute form, and the proxy's credentials on each request.
+      requestTarget = `${target.origin}${requestTarget}`;
+      if (this.proxy?.authorization) headers['proxy-authorization'] = this.proxy.authorization;
+    }
+    const head = `${req.method} ${requestTarget} HTTP/1.1\r\n${headerLines(headers)}\r\n`;
     try {
       const res = await this.pool.send({
         head,
@@ -153,12 +197,12 @@ export class KbsHttp {
         throw new KbsClientError('RESPONSE_INVALID', `KBS at ${this.baseUrl.origin}: ${e.message}`, {
           cause: e,
         });
-      if (e instanceof ConnectionError && e.code === 'ETIMEDOUT')
+      if (e instanceof ConnectionError && e.code === 'ETIMEDOUT' && !e.viaProxy)
         throw networkError(
           this.baseUrl,
           Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }),
         );
-      throw networkError(this.baseUrl, e);
+      throw networkError(this.baseUrl, e, this.pool.forwarding ? this.proxy : undefined);
     }
   }
 

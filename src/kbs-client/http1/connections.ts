@@ -1,5 +1,6 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ProxyRoute } from './proxy.js';
 import { type Http1ParseError, type ParsedResponse, ResponseParser } from './response-parser.js';
 
 /*
@@ -23,6 +24,8 @@ export interface Origin {
   port: number;
   /** TLS trust: a context with extra roots, or undefined for Node's default roots. */
   secureContext?: SecureContext;
+  /** Where to connect instead (the environment's proxy for this origin), if anywhere. */
+  proxy?: ProxyRoute;
 }
 
 export interface Exchange {
@@ -40,11 +43,15 @@ export class ConnectionError extends Error {
   constructor(
     message: string,
     readonly code: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; viaProxy?: boolean },
   ) {
     super(message, options);
     this.name = 'ConnectionError';
+    this.viaProxy = options?.viaProxy ?? false;
   }
+
+  /** The failure was the proxy's (reaching it, or its answer to CONNECT), not the KBS's. */
+  readonly viaProxy: boolean;
 }
 
 const MAX_IDLE = 8;
@@ -72,7 +79,15 @@ export class ConnectionPool {
         if (!(e instanceof StaleConnection)) throw e;
       }
     }
-    return this.#exchange(this.#open(), x, false);
+    const fresh = this.#origin.proxy
+      ? await this.#openViaProxy(this.#origin.proxy, x.deadline)
+      : this.#open();
+    return this.#exchange(fresh, x, false);
+  }
+
+  /** True when requests go to a proxy in absolute form (a plain-HTTP KBS behind an HTTP proxy). */
+  get forwarding(): boolean {
+    return this.#origin.proxy !== undefined && this.#origin.protocol === 'http:';
   }
 
   /** Destroys every connection, idle or busy. */
@@ -83,27 +98,40 @@ export class ConnectionPool {
     this.#idle.length = 0;
   }
 
+  /** A direct connection to the origin. */
   #open(): Socket {
-    if (this.#closed) throw new ConnectionError('the KBS client is closed', 'ERR_CLIENT_CLOSED');
+    this.#checkOpen();
     const o = this.#origin;
-    let socket: Socket;
-    if (o.protocol === 'https:') {
-      const tls: TLSSocket = tlsConnect({
-        host: o.host,
-        port: o.port,
-        // SNI only for names (RFC 6066 §3); the certificate is checked against the host either way.
-        servername: isIP(o.host) ? undefined : o.host,
-        secureContext: o.secureContext,
-        session: this.#session,
-      });
-      // Resume TLS sessions on new connections, as node's https.Agent does.
-      tls.on('session', (s: Buffer) => {
-        this.#session = s;
-      });
-      socket = tls;
-    } else {
-      socket = netConnect({ host: o.host, port: o.port });
-    }
+    return this.#track(
+      o.protocol === 'https:'
+        ? this.#tls({ host: o.host, port: o.port })
+        : netConnect({ host: o.host, port: o.port }),
+    );
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ConnectionError('the KBS client is closed', 'ERR_CLIENT_CLOSED');
+  }
+
+  /** TLS to the origin, directly or over `socket` (a proxy tunnel). */
+  #tls(where: { host: string; port: number } | { socket: Socket }): TLSSocket {
+    const o = this.#origin;
+    const tls = tlsConnect({
+      ...where,
+      // The certificate is checked against this host; SNI is sent for names only (RFC 6066 §3).
+      host: o.host,
+      servername: isIP(o.host) ? undefined : o.host,
+      secureContext: o.secureContext,
+      session: this.#session,
+    });
+    // Resume TLS sessions on new connections, as node's https.Agent does.
+    tls.on('session', (s: Buffer) => {
+      this.#session = s;
+    });
+    return tls;
+  }
+
+  #track(socket: Socket): Socket {
     socket.setNoDelay(true);
     // Each exchange (or the idle guard) handles errors with its own listener; this one only makes
     // sure that an error arriving between those can never crash the process.
@@ -115,6 +143,69 @@ export class ConnectionPool {
       if (i >= 0) this.#idle.splice(i, 1);
     });
     return socket;
+  }
+
+  /**
+   * A connection through the proxy: to an HTTPS KBS a CONNECT tunnel with TLS inside it (the proxy
+   * sees neither the requests nor the tokens), to a plain-HTTP KBS the proxy connection itself.
+   */
+  async #openViaProxy(p: ProxyRoute, deadline: number): Promise<Socket> {
+    this.#checkOpen();
+    const o = this.#origin;
+    const fail = (message: string, code: string, cause?: unknown) =>
+      new ConnectionError(`the proxy ${p.display}: ${message}`, code, { cause, viaProxy: true });
+    const toProxy = p.tls
+      ? tlsConnect({ host: p.host, port: p.port, servername: isIP(p.host) ? undefined : p.host })
+      : netConnect({ host: p.host, port: p.port });
+    if (o.protocol === 'http:') return this.#track(toProxy);
+    toProxy.on('error', () => {});
+    this.#all.add(toProxy);
+    const authority = `${isIP(o.host) === 6 ? `[${o.host}]` : o.host}:${o.port}`;
+    const auth = p.authorization ? `proxy-authorization: ${p.authorization}\r\n` : '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let buf = Buffer.alloc(0);
+        const done = (e?: Error) => {
+          clearTimeout(timer);
+          toProxy.off('data', onData);
+          toProxy.off('error', onError);
+          toProxy.off('close', onClose);
+          if (e) reject(e);
+          else resolve();
+        };
+        // Only the status matters: a refusal's body (an HTML page, say) is not read.
+        const onData = (chunk: Buffer) => {
+          buf = Buffer.concat([buf, chunk]);
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (buf.length > 64 * 1024) done(fail('answer to CONNECT too large', 'EPROXY'));
+            return;
+          }
+          const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(buf.toString('latin1', 0, buf.indexOf('\r\n')));
+          if (!status) done(fail('bad answer to CONNECT', 'EPROXY'));
+          else if (!status[1].startsWith('2'))
+            done(fail(`CONNECT ${authority} refused with status ${status[1]}`, 'EPROXY'));
+          else if (buf.length > end + 4) done(fail('data after the answer to CONNECT', 'EPROXY'));
+          else done();
+        };
+        const onError = (e: NodeJS.ErrnoException) => done(fail(e.message, e.code ?? 'EPROXY', e));
+        const onClose = () => done(fail('connection closed during CONNECT', 'EPROXY'));
+        const timer = setTimeout(
+          () => done(fail('no answer to CONNECT in time', 'ETIMEDOUT')),
+          Math.max(0, deadline - performance.now()),
+        );
+        toProxy.on('data', onData);
+        toProxy.on('error', onError);
+        toProxy.on('close', onClose);
+        toProxy.write(`CONNECT ${authority} HTTP/1.1\r\nhost: ${authority}\r\n${auth}\r\n`, 'latin1');
+      });
+    } catch (e) {
+      toProxy.destroy();
+      this.#all.delete(toProxy);
+      throw e;
+    }
+    this.#all.delete(toProxy);
+    return this.#track(this.#tls({ socket: toProxy }));
   }
 
   #park(socket: Socket): void {
