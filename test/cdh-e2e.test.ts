@@ -10,6 +10,7 @@ import { publishSecret } from './helpers/atomic-writer.js';
 import { needs, skipUnless } from './helpers/components.js';
 import { type Daemon, startDaemon } from './helpers/daemon.js';
 import { buildGoTtrpcClient, runGoTtrpcClient } from './helpers/go-ttrpc-client.js';
+import { startHttpProxy } from './helpers/http-proxy.js';
 import { attestationCount, type KbsProcess } from './helpers/kbs-process.js';
 import { binDir } from './helpers/paths.js';
 import { runBin } from './helpers/run-bin.js';
@@ -113,6 +114,36 @@ describe('cdh with a real KBS', () => {
     await kbs.restart();
     const up = await unseal('up', sealed.vault);
     assert.equal(up.stdout, 'correct horse', up.stderr);
+  });
+
+  test('a daemon whose environment names a proxy reaches the KBS through a CONNECT tunnel', async () => {
+    const proxy = await startHttpProxy();
+    const sock2 = f('cdh-proxied.sock');
+    const cfg2 = f('cdh-proxied.toml');
+    writeFileSync(cfg2, readFileSync(world.cdhConfig, 'utf8').replace(`unix://${socket}`, `unix://${sock2}`));
+    const proxied = await startDaemon('cdh', ['-c', cfg2], {
+      readyLine: /^cdh listening on /,
+      env: { HTTPS_PROXY: proxy.url, NO_PROXY: 'example.org' },
+    });
+    try {
+      writeFileSync(f('pv'), sealed.vault);
+      const r = await runBin('cdh', [
+        '--socket',
+        `unix://${sock2}`,
+        'unseal-secret',
+        '--secret-path',
+        f('pv'),
+      ]);
+      assert.equal(r.stdout, 'correct horse', r.stderr);
+      assert.ok(proxy.seen.connects.length >= 1);
+      assert.ok(
+        proxy.seen.connects.every((c) => c === `127.0.0.1:${kbs.port}`),
+        proxy.seen.connects.join(),
+      );
+    } finally {
+      await proxied.stop();
+      await proxy.close();
+    }
   });
 
   test('cdh exec: env values and kubelet-laid files reach the workload', async () => {

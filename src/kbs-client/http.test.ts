@@ -16,6 +16,7 @@ import {
   type Socket,
 } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { startHttpProxy } from '../../test/helpers/http-proxy.js';
 import { buildCertificate } from '../kbs/init/x509.js';
 import { KbsClientError } from './errors.js';
 import { KbsHttp } from './http.js';
@@ -253,57 +254,11 @@ describe('KbsHttp transport', () => {
   });
 });
 
-/**
- * A real HTTP proxy on loopback: CONNECT tunnels (answering `connectStatus`) and absolute-form
- * forwarding; records what it was asked and the Proxy-Authorization it saw.
- */
-async function proxyServer(connectStatus = 200) {
-  const seen = { connects: [] as string[], forwards: [] as string[], auth: [] as (string | undefined)[] };
-  const server = createHttpServer((req, res) => {
-    seen.forwards.push(req.url ?? '');
-    seen.auth.push(req.headers['proxy-authorization']);
-    const target = new URL(req.url ?? '');
-    const headers = { ...req.headers };
-    delete headers['proxy-authorization'];
-    const out = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        method: req.method,
-        headers,
-      },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    req.pipe(out);
-  });
-  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    seen.connects.push(req.url ?? '');
-    seen.auth.push(req.headers['proxy-authorization']);
-    if (connectStatus !== 200) {
-      client.end(
-        `HTTP/1.1 ${connectStatus} Nope\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n<h1>no</h1>`,
-      );
-      return;
-    }
-    const [host, port] = [
-      req.url!.slice(0, req.url!.lastIndexOf(':')),
-      req.url!.slice(req.url!.lastIndexOf(':') + 1),
-    ];
-    const upstream = netConnect({ host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(port) }, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  const port = await listen(server);
-  return { seen, url: `http://127.0.0.1:${port}`, port };
+/** A loopback HTTP proxy, closed after the tests. */
+async function proxyServer(connectStatus?: number) {
+  const p = await startHttpProxy(connectStatus);
+  closers.push(() => void p.close());
+  return p;
 }
 
 describe('KbsHttp through a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)', () => {
