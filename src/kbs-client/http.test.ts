@@ -3,18 +3,12 @@ import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import {
   createServer as createHttpServer,
-  request as httpRequest,
   type IncomingMessage,
   type Server,
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import {
-  type AddressInfo,
-  createServer as createNetServer,
-  connect as netConnect,
-  type Socket,
-} from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { startHttpProxy } from '../../test/helpers/http-proxy.js';
 import { buildCertificate } from '../kbs/init/x509.js';
