@@ -74,6 +74,23 @@ async function rawServer(onRequest: (s: Socket, n: number) => void) {
 
 const get = (h: KbsHttp, path = '/resource/a/b/c') => h.request({ method: 'GET', path });
 
+/** An HTTPS server on loopback with a fresh self-signed certificate for `localhost` (no IP SAN). */
+async function httpsServer(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const cert = buildCertificate({
+    subjectCn: 'kbs',
+    publicKey: k.publicKey,
+    issuerKey: k.privateKey,
+    days: 1,
+    san: ['localhost'],
+  });
+  const server = createHttpsServer(
+    { cert, key: k.privateKey.export({ format: 'pem', type: 'pkcs8' }) },
+    handler,
+  );
+  return { cert, port: await listen(server) };
+}
+
 describe('KbsHttp transport', () => {
   test('keep-alive: sequential requests share one connection; bodies and headers arrive intact', async () => {
     const { stats, url } = await httpServer((req, res, body) => {
@@ -201,19 +218,7 @@ describe('KbsHttp transport', () => {
   });
 
   test('TLS: the extra root is trusted, a missing one and a wrong host name are refused', async () => {
-    const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const cert = buildCertificate({
-      subjectCn: 'kbs',
-      publicKey: k.publicKey,
-      issuerKey: k.privateKey,
-      days: 1,
-      san: ['localhost'],
-    });
-    const server = createHttpsServer(
-      { cert, key: k.privateKey.export({ format: 'pem', type: 'pkcs8' }) },
-      (_req, res) => res.end('tls ok'),
-    );
-    const port = await listen(server);
+    const { cert, port } = await httpsServer((_req, res) => res.end('tls ok'));
     const h = new KbsHttp({ url: `https://localhost:${port}`, extraRootCertsPem: cert });
     assert.equal((await get(h)).body.toString(), 'tls ok');
     assert.equal((await get(h)).body.toString(), 'tls ok');
@@ -256,25 +261,14 @@ async function proxyServer(connectStatus?: number) {
 }
 
 describe('KbsHttp through a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)', () => {
-  const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const cert = buildCertificate({
-    subjectCn: 'kbs',
-    publicKey: k.publicKey,
-    issuerKey: k.privateKey,
-    days: 1,
-    san: ['localhost'],
-  });
   const kbsSaw: (string | undefined)[] = [];
-  const tlsKbs = createHttpsServer(
-    { cert, key: k.privateKey.export({ format: 'pem', type: 'pkcs8' }) },
-    (req, res) => {
-      kbsSaw.push(req.headers['proxy-authorization']);
-      res.end(`tunnelled ${req.url}`);
-    },
-  );
+  const tlsKbs = httpsServer((req, res) => {
+    kbsSaw.push(req.headers['proxy-authorization']);
+    res.end(`tunnelled ${req.url}`);
+  });
 
   test('an HTTPS KBS is reached through a CONNECT tunnel; credentials go to the proxy only', async () => {
-    const kbsPort = await listen(tlsKbs);
+    const { cert, port: kbsPort } = await tlsKbs;
     const proxy = await proxyServer();
     const h = new KbsHttp({
       url: `https://localhost:${kbsPort}`,
