@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { decodeStd } from '../../crypto/base64.js';
+import { readCredentialFile as readSharedCredentialFile } from '../credential-file.js';
 import { KmsError } from '../errors.js';
 import { Pkcs12Error, privateKeyFromPkcs12 } from './pkcs12.js';
 
@@ -10,20 +10,9 @@ export function aliyunFailed(message: string, cause?: unknown): KmsError {
   return new KmsError('KMS_FAILED', message, { provider: ALIYUN_PROVIDER, cause });
 }
 
-/** Reads a credential file; a missing one is CREDENTIAL_MISSING. */
-export async function readCredentialFile(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new KmsError('CREDENTIAL_MISSING', `${what} ${path} does not exist`, {
-        provider: ALIYUN_PROVIDER,
-        cause: e,
-      });
-    }
-    throw aliyunFailed(`cannot read ${what} ${path} (${code ?? 'error'})`, e);
-  }
+/** Reads an aliyun credential file (see ../credential-file.ts). */
+export function readCredentialFile(path: string, what: string): Promise<string> {
+  return readSharedCredentialFile(path, what, ALIYUN_PROVIDER);
 }
 
 /** Parses JSON without ever putting the file's text (a secret) into an error message. */

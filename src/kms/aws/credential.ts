@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readCredentialFile } from '../credential-file.js';
 import { KmsError } from '../errors.js';
 
 /** `credential.json` (sealed-secret.md §6.3): static keys only, no ambient credential discovery. */
@@ -15,19 +15,7 @@ export function awsFailed(message: string, cause?: unknown): KmsError {
 }
 
 export async function readAwsCredential(path: string): Promise<AwsCredential> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new KmsError('CREDENTIAL_MISSING', `credential file ${path} does not exist`, {
-        provider: AWS_PROVIDER,
-        cause: e,
-      });
-    }
-    throw awsFailed(`cannot read credential file ${path} (${code ?? 'error'})`, e);
-  }
+  const text = await readCredentialFile(path, 'credential file', AWS_PROVIDER);
   let doc: unknown;
   try {
     doc = JSON.parse(text);

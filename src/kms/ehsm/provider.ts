@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeStd, encodeStd } from '../../crypto/base64.js';
+import { readCredentialFile } from '../credential-file.js';
 import { credentialDir } from '../credentials.js';
 import { KmsError } from '../errors.js';
 import type { JsonObject, KmsProvider, ProviderFactory, WrappedKey } from '../provider.js';
@@ -22,6 +23,7 @@ export interface EhsmCredential {
   apiKey: string;
 }
 
+/** The optional CA file: absent means the system roots. */
 async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -33,12 +35,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 
 /** `{"AppId", "ApiKey"}` (upstream credential file). */
 export async function readEhsmCredential(path: string): Promise<EhsmCredential> {
-  const text = await readOptional(path);
-  if (text === undefined) {
-    throw new KmsError('CREDENTIAL_MISSING', `credential file ${path} does not exist`, {
-      provider: EHSM_PROVIDER,
-    });
-  }
+  const text = await readCredentialFile(path, 'credential file', EHSM_PROVIDER);
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(text);

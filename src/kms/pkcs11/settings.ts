@@ -1,7 +1,6 @@
 import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { KmsError } from '../errors.js';
+import { readCredentialFile } from '../credential-file.js';
 import type { JsonObject } from '../provider.js';
 import { pkcs11Failed } from './errors.js';
 
@@ -59,19 +58,7 @@ export function pinFileName(tokenLabel: string): string {
 
 /** Reads a PIN file (raw text; trailing whitespace such as the final newline is trimmed). */
 export async function readPinFile(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new KmsError('CREDENTIAL_MISSING', `PIN file ${path} does not exist`, {
-        provider: 'pkcs11',
-        cause: e,
-      });
-    }
-    throw pkcs11Failed(`cannot read PIN file ${path} (${code ?? 'error'})`, e);
-  }
+  const text = await readCredentialFile(path, 'PIN file', 'pkcs11');
   const pin = text.replace(/\s+$/, '');
   if (pin.length === 0) throw pkcs11Failed(`PIN file ${path} is empty`);
   return pin;
