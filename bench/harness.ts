@@ -1,4 +1,5 @@
-/** Small benchmark helpers: timed loops and percentiles. Figures are reported as ratios to a baseline. */
+/** Small benchmark helpers: timed loops, percentiles, bulk data. Figures are reported as ratios to a baseline. */
+import { randomBytes } from 'node:crypto';
 
 export interface Rate {
   opsPerSec: number;
@@ -35,4 +36,20 @@ export function table(rows: Record<string, string | number>[]): void {
       ),
     ),
   );
+}
+
+/** Resource path of bulk-loaded entry i: `repo/type/tag`, spread over 1000 repositories. */
+export const benchResourcePath = (i: number) => `bench${i % 1000}/secret/${i}`;
+
+/**
+ * Bulk-load entries [from, to) of `valueBytes` each; each value starts with its index (big-endian
+ * u32), so a read can be checked against its path.
+ */
+export function* benchEntries(from: number, to: number, valueBytes: number): Iterable<[string, Uint8Array]> {
+  const base = randomBytes(valueBytes);
+  for (let i = from; i < to; i++) {
+    const v = Buffer.from(base);
+    v.writeUInt32BE(i, 0);
+    yield [benchResourcePath(i), v];
+  }
 }

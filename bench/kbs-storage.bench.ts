@@ -21,12 +21,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { decryptResourceResponse } from '../src/crypto/jwe.js';
@@ -37,7 +36,8 @@ import { SqliteStorage } from '../src/kbs/storage/sqlite.js';
 import { KbsAdminClient } from '../src/kbs-client/admin.js';
 import { KbsClient } from '../src/kbs-client/client.js';
 import { TeeKeyPair } from '../src/kbs-client/tee-key.js';
-import { percentile, table } from './harness.js';
+import { binDir } from '../test/helpers/paths.js';
+import { benchEntries, benchResourcePath, percentile, table } from './harness.js';
 
 const SMALL = Number(process.env.COCOSEAL_BENCH_SMALL ?? 1000);
 const LARGE = Number(process.env.COCOSEAL_BENCH_LARGE ?? 1_000_000);
@@ -51,31 +51,11 @@ const CHECK_EVERY = 50;
 /** Each size is measured in this many alternating blocks. */
 const BLOCKS = Math.max(1, Number(process.env.COCOSEAL_BENCH_BLOCKS ?? 8));
 
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package root not found');
-    dir = up;
-  }
-  return dir;
-}
-const KBS_BIN = join(packageRoot(), 'bin', 'kbs');
+const KBS_BIN = join(binDir, 'kbs');
 
 /* ---------- data ---------- */
 
-/** Resource path of entry i: `repo/type/tag`, spread over 1000 repositories. */
-const resourcePath = (i: number) => `bench${i % 1000}/secret/${i}`;
-
-/** Entries [from, to): each value starts with its index, so a GET can be checked against its path. */
-function* entries(from: number, to: number): Iterable<[string, Uint8Array]> {
-  const base = randomBytes(VALUE_BYTES);
-  for (let i = from; i < to; i++) {
-    const v = Buffer.from(base);
-    v.writeUInt32BE(i, 0);
-    yield [resourcePath(i), v];
-  }
-}
+const resourcePath = benchResourcePath;
 
 interface BulkStore {
   setMany(ns: string, e: Iterable<[string, Uint8Array]>): Promise<number>;
@@ -308,7 +288,7 @@ async function prepareSide(
   const t0 = performance.now();
   const bulk = await store.open();
   try {
-    await bulk.setMany(NS, entries(0, n));
+    await bulk.setMany(NS, benchEntries(0, n, VALUE_BYTES));
   } finally {
     await bulk.close();
   }

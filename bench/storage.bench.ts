@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PgStorage } from '../src/kbs/storage/postgres.js';
 import { SqliteStorage } from '../src/kbs/storage/sqlite.js';
-import { percentile, table } from './harness.js';
+import { benchEntries, benchResourcePath, percentile, table } from './harness.js';
 
 const SMALL = Number(process.env.COCOSEAL_BENCH_SMALL ?? 1000);
 const LARGE = Number(process.env.COCOSEAL_BENCH_LARGE ?? 1_000_000);
@@ -31,16 +31,7 @@ interface BulkStorage {
   close(): Promise<void>;
 }
 
-const key = (i: number) => `bench${i % 1000}/secret/${i}`;
-
-function* entries(from: number, to: number): Iterable<[string, Uint8Array]> {
-  const base = randomBytes(VALUE_BYTES);
-  for (let i = from; i < to; i++) {
-    const v = Buffer.from(base);
-    v.writeUInt32BE(i, 0);
-    yield [key(i), v];
-  }
-}
+const key = benchResourcePath;
 
 /** Sequential point reads of random existing keys: latency in microseconds. */
 async function latency(s: BulkStorage, n: number): Promise<{ p50: number; p99: number }> {
@@ -84,7 +75,7 @@ async function run(backend: string, s: BulkStorage): Promise<Row[]> {
   let loaded = 0;
   for (const n of [SMALL, LARGE]) {
     const t0 = performance.now();
-    await s.setMany(NS, entries(loaded, n));
+    await s.setMany(NS, benchEntries(loaded, n, VALUE_BYTES));
     const loadS = (performance.now() - t0) / 1000;
     loaded = n;
     const { p50, p99 } = await latency(s, n);
