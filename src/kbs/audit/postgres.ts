@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { PgHandle } from '../storage/postgres-db.js';
 import { AuditError } from './errors.js';
-import { buildRecord, ChainVerifier, listLimit } from './record.js';
+import { auditListSql, buildRecord, ChainVerifier } from './record.js';
 import type { AuditEntry, AuditLog, AuditQuery, AuditRecord, AuditVerifyResult } from './types.js';
 
 const COLUMNS = `seq, time, kind, decision, reason, tee, evidence_digest AS "evidenceDigest", path,
@@ -112,24 +112,8 @@ export class PgAuditLog implements AuditLog {
 
   async list(q?: AuditQuery): Promise<AuditRecord[]> {
     this.#open();
-    const limit = listLimit(q);
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q?.afterSeq !== undefined) {
-      args.push(q.afterSeq);
-      where.push(`seq > $${args.length}`);
-    }
-    if (q?.since !== undefined) {
-      args.push(q.since.toISOString());
-      where.push(`time >= $${args.length}`);
-    }
-    if (q?.path !== undefined) {
-      args.push(q.path);
-      where.push(`path = $${args.length}`);
-    }
-    args.push(limit);
-    const sql = `SELECT ${COLUMNS} FROM ${this.#log} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY seq LIMIT $${args.length}`;
+    const { where, limit, args } = auditListSql(q, (n) => `$${n}`);
+    const sql = `SELECT ${COLUMNS} FROM ${this.#log} ${where} ORDER BY seq LIMIT ${limit}`;
     try {
       const r = await this.#pool.query<Row>(sql, args);
       return r.rows.map(toRecord);

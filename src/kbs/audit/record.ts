@@ -177,3 +177,25 @@ export function listLimit(q: AuditQuery | undefined): number {
     throw new AuditError('INVALID_ENTRY', 'audit list limit must be a positive integer');
   return Math.min(l, MAX_LIST_LIMIT);
 }
+
+/**
+ * The WHERE clause and arguments of a list query for the SQL backends, followed by the LIMIT
+ * argument; `param(n)` spells the n-th placeholder (`$n` for PostgreSQL, `?` for SQLite).
+ */
+export function auditListSql(
+  q: AuditQuery | undefined,
+  param: (n: number) => string,
+): { where: string; limit: string; args: unknown[] } {
+  const limit = listLimit(q);
+  const where: string[] = [];
+  const args: unknown[] = [];
+  const add = (column: string, op: string, value: unknown) => {
+    args.push(value);
+    where.push(`${column} ${op} ${param(args.length)}`);
+  };
+  if (q?.afterSeq !== undefined) add('seq', '>', q.afterSeq);
+  if (q?.since !== undefined) add('time', '>=', q.since.toISOString());
+  if (q?.path !== undefined) add('path', '=', q.path);
+  args.push(limit);
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', limit: param(args.length), args };
+}

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { SqliteHandle } from '../storage/sqlite-db.js';
 import { AuditError } from './errors.js';
-import { buildRecord, ChainVerifier, listLimit, verifyChain } from './record.js';
+import { auditListSql, buildRecord, ChainVerifier, verifyChain } from './record.js';
 import type { AuditEntry, AuditLog, AuditQuery, AuditRecord, AuditVerifyResult } from './types.js';
 
 const VERIFY_BATCH = 5000;
@@ -79,24 +79,10 @@ export class SqliteAuditLog implements AuditLog {
 
   async list(q?: AuditQuery): Promise<AuditRecord[]> {
     this.#open();
-    const limit = listLimit(q);
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q?.afterSeq !== undefined) {
-      where.push('seq > ?');
-      args.push(q.afterSeq);
-    }
-    if (q?.since !== undefined) {
-      where.push('time >= ?');
-      args.push(q.since.toISOString());
-    }
-    if (q?.path !== undefined) {
-      where.push('path = ?');
-      args.push(q.path);
-    }
-    const sql = `SELECT ${COLUMNS} FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+    const { where, limit, args } = auditListSql(q, () => '?');
+    const sql = `SELECT ${COLUMNS} FROM audit_log ${where} ORDER BY seq LIMIT ${limit}`;
     try {
-      return this.#db.prepare(sql).all(...args, limit) as AuditRecord[];
+      return this.#db.prepare(sql).all(...args) as AuditRecord[];
     } catch (e) {
       throw unavailable('list', e);
     }
