@@ -4,7 +4,7 @@ import { credentialDir } from '../credentials.js';
 import { KmsError } from '../errors.js';
 import type { JsonObject, KmsProvider, ProviderFactory, WrappedKey } from '../provider.js';
 import { ckrName, describePkcs11Error, pkcs11Failed } from './errors.js';
-import { pkcs11Binding } from './library.js';
+import { type Pkcs11Binding, pkcs11Binding } from './library.js';
 import { type TokenPool, tokenPool } from './session-pool.js';
 import {
   checkModuleAllowed,
@@ -80,12 +80,7 @@ export class Pkcs11Provider implements KmsProvider {
           return { encryptedKey: new Uint8Array(out), annotations: { mechanism, iv: encodeStd(iv) } };
         }
         const dekObject = lib.C_CreateObject(session, [
-          { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
-          { type: p.CKA_KEY_TYPE, value: p.CKK_AES },
-          { type: p.CKA_TOKEN, value: false },
-          { type: p.CKA_PRIVATE, value: true },
-          { type: p.CKA_SENSITIVE, value: false },
-          { type: p.CKA_EXTRACTABLE, value: true },
+          ...sessionDekTemplate(p),
           { type: p.CKA_VALUE, value: Buffer.from(dek) },
         ]);
         try {
@@ -136,14 +131,7 @@ export class Pkcs11Provider implements KmsProvider {
         { mechanism: p[mechanism] },
         kek,
         Buffer.from(encryptedKey),
-        [
-          { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
-          { type: p.CKA_KEY_TYPE, value: p.CKK_AES },
-          { type: p.CKA_TOKEN, value: false },
-          { type: p.CKA_PRIVATE, value: true },
-          { type: p.CKA_SENSITIVE, value: false },
-          { type: p.CKA_EXTRACTABLE, value: true },
-        ],
+        sessionDekTemplate(p),
       );
       try {
         const [attr] = lib.C_GetAttributeValue(session, dekObject, [{ type: p.CKA_VALUE }]);
@@ -194,6 +182,21 @@ function gcmMechanism(iv: Buffer) {
     mechanism: p.CKM_AES_GCM,
     parameter: { type: p.CK_PARAMS_AES_GCM, iv, aad: Buffer.alloc(0), tagBits: GCM_TAG_BYTES * 8 },
   };
+}
+
+/**
+ * The data key as a session object: AES, private to the session, not on the token, and readable
+ * (the point is to hand its value back). Used when it goes in (wrap) and when it comes out (unwrap).
+ */
+function sessionDekTemplate(p: Pkcs11Binding) {
+  return [
+    { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
+    { type: p.CKA_KEY_TYPE, value: p.CKK_AES },
+    { type: p.CKA_TOKEN, value: false },
+    { type: p.CKA_PRIVATE, value: true },
+    { type: p.CKA_SENSITIVE, value: false },
+    { type: p.CKA_EXTRACTABLE, value: true },
+  ];
 }
 
 function decodeIv(v: unknown): Buffer {
