@@ -32,7 +32,6 @@ export interface Exchange {
   /** Request line, header fields and the empty line, as latin1 text. */
   head: string;
   body?: Buffer;
-  isHead?: boolean;
   maxBodyBytes: number;
   /** Absolute deadline (performance.now() based) for the whole exchange. */
   deadline: number;
@@ -234,7 +233,7 @@ export class ConnectionPool {
       }
       socket.ref();
     }
-    const parser = new ResponseParser({ maxBodyBytes: x.maxBodyBytes, head: x.isHead });
+    const parser = new ResponseParser({ maxBodyBytes: x.maxBodyBytes });
     return new Promise<ParsedResponse>((resolve, reject) => {
       let settled = false;
       const finish = (err: Error | undefined, res?: ParsedResponse) => {
